@@ -1,0 +1,114 @@
+import { InvalidError } from './errors';
+
+/**
+ * Every NATS name Propeller uses, built in one place from `PROPELLER_NATS_PREFIX`
+ * (ARCHITECTURE.md, "The event backbone"). Tests use their own prefix, so runs never meet.
+ */
+
+/** Default NATS prefix. */
+export const DEFAULT_NATS_PREFIX = 'propeller';
+
+/** Longest id, in UTF-8 bytes, that fits into one subject token. */
+export const MAX_ID_BYTES = 200;
+
+const PREFIX_RE = /^[A-Za-z0-9_-]{1,64}$/;
+// Characters that cannot stand in one subject token, plus '%' (the escape itself).
+const TOKEN_UNSAFE_RE = /[.*>%\s]/gu;
+
+/** Encodes an aggregate id into one subject token; throws `InvalidError` for an empty id or one over 200 bytes. */
+export function encodeIdToken(id: string, field = 'id'): string {
+  if (typeof id !== 'string' || id.length === 0) {
+    throw InvalidError.field(field, id, 'must be a non-empty string');
+  }
+  const bytes = Buffer.byteLength(id, 'utf8');
+  if (bytes > MAX_ID_BYTES) {
+    throw InvalidError.field(field, id, `must be at most ${MAX_ID_BYTES} bytes (is ${bytes})`);
+  }
+  return id.replace(TOKEN_UNSAFE_RE, (c) => encodeURIComponent(c).replace(/[.*]/g, (x) => `%${x.charCodeAt(0).toString(16).toUpperCase()}`));
+}
+
+/** Inverse of `encodeIdToken`. */
+export function decodeIdToken(token: string): string {
+  return decodeURIComponent(token);
+}
+
+export interface NatsNames {
+  readonly prefix: string;
+  /** The event stream: `<P>_EVENTS`. */
+  readonly stream: string;
+  /** Subjects the event stream captures: `<p>.events.>`. */
+  readonly streamSubjects: string;
+  /** `<p>.events.<aggregate>.<id>` — one subject per aggregate instance. */
+  eventSubject(aggregate: string, id: string): string;
+  /** `<p>.events.<aggregate>.*` — every instance of one aggregate. */
+  eventFilter(aggregate: string): string;
+  /** Reads `{aggregate, id}` back from an event subject. */
+  parseEventSubject(subject: string): { aggregate: string; id: string };
+  /** `<p>.commands.<aggregate>.<name>` — request/reply, queue group. */
+  commandSubject(aggregate: string, name: string): string;
+  /** Queue group used by every replica serving commands of one aggregate. */
+  commandQueue(aggregate: string): string;
+  /** `<p>.dlq.<consumer>` — dead letters of one process manager. */
+  dlqSubject(consumer: string): string;
+  /** The stream that keeps dead letters: `<P>_DLQ`. */
+  readonly dlqStream: string;
+  readonly kv: {
+    readonly liveness: string;
+    readonly leases: string;
+    readonly snapshots: string;
+    readonly metrics: string;
+  };
+  /** The module object store: `<p>_modules`. */
+  readonly modules: string;
+  /** Device metrics history stream `<P>_METRICS` and its subjects `<p>.metrics.>`. */
+  readonly metricsStream: string;
+  metricsSubject(kind: 'proplet' | 'task', id: string): string;
+  /** Durable consumer names are prefixed so two prefixes never share one. */
+  durable(name: string): string;
+}
+
+const TOKEN_RE = /^[A-Za-z0-9_-]+$/;
+
+function checkToken(kind: string, value: string): string {
+  if (!TOKEN_RE.test(value)) {
+    throw InvalidError.field(kind, value, 'must match [A-Za-z0-9_-]+');
+  }
+  return value;
+}
+
+/** Builds every NATS name from one prefix (default `propeller`). */
+export function natsNames(prefix: string = DEFAULT_NATS_PREFIX): NatsNames {
+  if (!PREFIX_RE.test(prefix)) {
+    throw InvalidError.field('PROPELLER_NATS_PREFIX', prefix, 'must be 1-64 characters of [A-Za-z0-9_-]');
+  }
+  const p = prefix;
+  const P = prefix.toUpperCase().replace(/-/g, '_');
+  return {
+    prefix: p,
+    stream: `${P}_EVENTS`,
+    streamSubjects: `${p}.events.>`,
+    eventSubject: (aggregate, id) => `${p}.events.${checkToken('aggregate', aggregate)}.${encodeIdToken(id)}`,
+    eventFilter: (aggregate) => `${p}.events.${checkToken('aggregate', aggregate)}.*`,
+    parseEventSubject(subject) {
+      const head = `${p}.events.`;
+      if (!subject.startsWith(head)) throw InvalidError.field('subject', subject, `must start with ${head}`);
+      const rest = subject.slice(head.length).split('.');
+      if (rest.length !== 2 || !rest[0] || !rest[1]) throw InvalidError.field('subject', subject, `must be ${head}<aggregate>.<id>`);
+      return { aggregate: rest[0], id: decodeIdToken(rest[1]) };
+    },
+    commandSubject: (aggregate, name) => `${p}.commands.${checkToken('aggregate', aggregate)}.${checkToken('command', name)}`,
+    commandQueue: (aggregate) => `${p}-commands-${checkToken('aggregate', aggregate)}`,
+    dlqSubject: (consumer) => `${p}.dlq.${checkToken('consumer', consumer)}`,
+    dlqStream: `${P}_DLQ`,
+    kv: {
+      liveness: `${p}_liveness`,
+      leases: `${p}_leases`,
+      snapshots: `${p}_snapshots`,
+      metrics: `${p}_metrics`,
+    },
+    modules: `${p}_modules`,
+    metricsStream: `${P}_METRICS`,
+    metricsSubject: (kind, id) => `${p}.metrics.${kind}.${encodeIdToken(id)}`,
+    durable: (name) => `${p}-${checkToken('consumer', name)}`,
+  };
+}
