@@ -1,0 +1,2 @@
+export * from './crd/types';
+export * from './crd/rules';
