@@ -1,0 +1,28 @@
+export { createDb, dbInfo, assertSchemaName } from './db';
+export type { DbOptions, DbInfo } from './db';
+export { migrate, MigrationFailedError } from './migrate';
+export type { MigrateOptions } from './migrate';
+export { projectionMigrations } from './migrations';
+export {
+  CHECKPOINT_CHANNEL,
+  CheckpointMovedError,
+  advanceCheckpoint,
+  ensureCheckpoint,
+  getCheckpoint,
+  markStalled,
+  resetCheckpoint,
+} from './checkpoints';
+export type { Checkpoint, CheckpointNotice, CheckpointStatus, CheckpointTable, ProjectionsTables } from './checkpoints';
+export { isValidProjectionName } from './projection';
+export type { Projection } from './projection';
+export { DEFAULT_BATCH_SIZE, STALLED_METRIC, ProjectionApplyError, ProjectionRunner } from './runner';
+export type {
+  AcquireLease,
+  HeldLease,
+  ProjectionHealth,
+  ProjectionRunnerOptions,
+  ProjectionState,
+  RunnerHealth,
+  RunnerLogger,
+} from './runner';
+export { waitForSequence } from './wait';

@@ -1,0 +1,361 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- callers pass their own Kysely<DB>; this module only touches tables it owns */
+import { Gauge, type Registry } from 'prom-client';
+import type { Kysely } from 'kysely';
+import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { HEADER_TYPE, InvalidError, NotFoundError, NotLeaderError, type NatsNames, type StoredEnvelope } from '@propeller/events';
+import { advanceCheckpoint, ensureCheckpoint, getCheckpoint, markStalled, resetCheckpoint, CheckpointMovedError } from './checkpoints';
+import { isValidProjectionName, type Projection } from './projection';
+
+/** Largest number of events applied in one transaction (ARCHITECTURE.md: up to 500). */
+export const DEFAULT_BATCH_SIZE = 500;
+/** Name of the gauge that is 1 while a projection is stalled. */
+export const STALLED_METRIC = 'propeller_projection_stalled';
+
+/** The part of the eventstore's `Lease` a runner needs: whether it is still held, and letting it go. */
+export interface HeldLease {
+  isHeld(): boolean;
+  release(): Promise<void>;
+}
+
+/** Tries once to take the lease `key`; resolves `null` while another instance holds it. */
+export type AcquireLease = (key: string) => Promise<HeldLease | null>;
+
+/** Minimal structured logger (pino's shape). */
+export interface RunnerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Options of `ProjectionRunner`. */
+export interface ProjectionRunnerOptions {
+  nc: NatsConnection;
+  names: NatsNames;
+  db: Kysely<any>;
+  projections: ReadonlyArray<Projection<any>>;
+  /** Takes the lease `projection.<name>`, so one instance per projection applies events. */
+  acquireLease: AcquireLease;
+  /** Registry the `propeller_projection_stalled{projection}` gauge is registered in. */
+  registry: Registry;
+  /** Events per transaction; default 500. */
+  batchSize?: number;
+  /** How often a standby instance tries the lease again (and re-reads the checkpoint for `health()`); default 1000 ms. */
+  standbyPollMs?: number;
+  /** Backoff after a transient failure (database or NATS unreachable); default 1000 ms. */
+  retryMs?: number;
+  /** Turns a stored event into the current schema (upcasting); default: as stored. */
+  decode?: (event: StoredEnvelope) => StoredEnvelope;
+  logger?: RunnerLogger;
+}
+
+/** `running` applies events; `standby` waits for the lease; `stalled` stopped on an event; `stopped` is not started. */
+export type ProjectionState = 'stopped' | 'standby' | 'running' | 'stalled';
+
+/** One projection as `health()` reports it. */
+export interface ProjectionHealth {
+  name: string;
+  state: ProjectionState;
+  /** Last applied stream sequence as last seen by this instance. */
+  seq: number;
+  /** Why it is stalled: the event's sequence and type, and the error. */
+  reason?: string;
+}
+
+/** `degraded` as soon as one projection is stalled; `reason` lists them. */
+export interface RunnerHealth {
+  status: 'ok' | 'degraded';
+  reason?: string;
+  projections: ProjectionHealth[];
+}
+
+/** An event `apply` threw on: carries where it stopped. */
+export class ProjectionApplyError extends Error {
+  constructor(
+    readonly projection: string,
+    readonly seq: number,
+    readonly eventType: string | undefined,
+    cause: unknown,
+  ) {
+    super(`projection ${projection} cannot apply event ${seq} (${eventType ?? 'no type'}): ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = 'ProjectionApplyError';
+  }
+}
+
+const noopLogger: RunnerLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+// Connection-level failures (pg SQLSTATE class 08 connection exception, 57 operator intervention, or a socket
+// that closed with no SQLSTATE) say nothing about the event: retry instead of stalling on them.
+function isTransient(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') return code.startsWith('08') || code.startsWith('57') || code === 'ECONNREFUSED' || code === 'ECONNRESET';
+  const msg = e instanceof Error ? e.message : '';
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(msg);
+}
+
+/**
+ * Runs projections from the event stream into Postgres: for each, one active instance (the lease
+ * `projection.<name>`), an ordered consumer from checkpoint + 1, up to `batchSize` events per transaction with the
+ * checkpoint moved in the same transaction. An event `apply` throws on stalls that projection (never skipped).
+ */
+export class ProjectionRunner {
+  private readonly workers = new Map<string, Worker>();
+  private readonly stalled: Gauge<'projection'>;
+
+  constructor(private readonly options: ProjectionRunnerOptions) {
+    const existing = options.registry.getSingleMetric(STALLED_METRIC);
+    this.stalled =
+      (existing as Gauge<'projection'> | undefined) ??
+      new Gauge({
+        name: STALLED_METRIC,
+        help: '1 while a projection is stopped on an event it cannot apply',
+        labelNames: ['projection'],
+        registers: [options.registry],
+      });
+    for (const p of options.projections) {
+      if (!isValidProjectionName(p.name)) throw InvalidError.field('projection.name', p.name, 'must be 1-100 characters of [A-Za-z0-9_-]');
+      if (this.workers.has(p.name)) throw InvalidError.field('projection.name', p.name, 'must be unique');
+      this.workers.set(p.name, new Worker(p, options, this.stalled));
+    }
+  }
+
+  /** Starts every projection; each runs once it holds its lease. Resolves at once. */
+  start(): void {
+    for (const w of this.workers.values()) w.start();
+  }
+
+  /** Stops every projection (an open batch is rolled back, nothing half-applied) and releases the leases. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.workers.values()].map((w) => w.stop()));
+  }
+
+  /**
+   * Rebuilds one projection: stops it, empties it with `reset` and sets its checkpoint to 0 in one transaction,
+   * then replays from the start of the stream. Resolves once the replay has started. Only the lease holder can.
+   */
+  async rebuild(name: string): Promise<void> {
+    await this.worker(name).rebuild();
+  }
+
+  /** The state of one projection on this instance. */
+  state(name: string): ProjectionHealth {
+    return this.worker(name).health();
+  }
+
+  /** `degraded` with the reason while any projection is stalled, else `ok`. */
+  health(): RunnerHealth {
+    const projections = [...this.workers.values()].map((w) => w.health());
+    const stalled = projections.filter((p) => p.state === 'stalled');
+    if (stalled.length === 0) return { status: 'ok', projections };
+    return { status: 'degraded', reason: stalled.map((p) => `projection ${p.name} stalled: ${p.reason ?? 'unknown'}`).join('; '), projections };
+  }
+
+  private worker(name: string): Worker {
+    const w = this.workers.get(name);
+    if (w === undefined) throw new NotFoundError(`no projection ${name} in this runner`);
+    return w;
+  }
+}
+
+/** One projection's loop: standby until the lease, then consume and apply; stalls on an apply error. */
+class Worker {
+  private state: ProjectionState = 'stopped';
+  private seq = 0;
+  private reason: string | undefined;
+  private lease: HeldLease | null = null;
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private readonly types: ReadonlySet<string> | undefined;
+  private readonly log: RunnerLogger;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly projection: Projection<any>,
+    private readonly o: ProjectionRunnerOptions,
+    private readonly stalledGauge: Gauge<'projection'>,
+  ) {
+    this.types = projection.types === undefined ? undefined : new Set(projection.types);
+    this.log = o.logger ?? noopLogger;
+    this.batchSize = o.batchSize ?? DEFAULT_BATCH_SIZE;
+    stalledGauge.set({ projection: projection.name }, 0);
+  }
+
+  health(): ProjectionHealth {
+    const h: ProjectionHealth = { name: this.projection.name, state: this.state, seq: this.seq };
+    if (this.reason !== undefined) h.reason = this.reason;
+    return h;
+  }
+
+  start(): void {
+    if (this.loop !== undefined) return;
+    this.stopping = false;
+    this.loop = this.run().finally(() => {
+      this.loop = undefined;
+    });
+  }
+
+  async stop(options: { keepLease?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    this.messages?.stop();
+    this.wake?.();
+    await this.loop;
+    if (!options.keepLease && this.lease !== null) {
+      await this.lease.release().catch((e: unknown) => this.log.warn({ err: e, projection: this.projection.name }, 'lease release failed'));
+      this.lease = null;
+    }
+    if (this.state !== 'stalled') this.state = 'stopped';
+  }
+
+  async rebuild(): Promise<void> {
+    if (this.lease === null || !this.lease.isHeld()) {
+      throw new NotLeaderError(`projection ${this.projection.name} is rebuilt by the instance holding its lease`);
+    }
+    await this.stop({ keepLease: true });
+    await this.o.db.transaction().execute(async (trx) => {
+      await this.projection.reset(trx);
+      await resetCheckpoint(trx, this.projection.name);
+    });
+    this.seq = 0;
+    this.reason = undefined;
+    this.state = 'stopped';
+    this.stalledGauge.set({ projection: this.projection.name }, 0);
+    this.log.info({ projection: this.projection.name }, 'projection reset, replaying from the start');
+    this.start();
+  }
+
+  private async run(): Promise<void> {
+    const name = this.projection.name;
+    while (!this.stopping) {
+      try {
+        if (this.lease === null || !this.lease.isHeld()) {
+          this.lease = null;
+          this.state = 'standby';
+          this.lease = await this.o.acquireLease(`projection.${name}`);
+          if (this.lease === null) {
+            await this.observeFromStandby();
+            await this.pause(this.o.standbyPollMs ?? 1000);
+            continue;
+          }
+          this.log.info({ projection: name }, 'projection lease taken');
+        }
+        const cp = await ensureCheckpoint(this.o.db, name);
+        this.seq = cp.seq;
+        this.state = 'running';
+        this.reason = undefined;
+        this.stalledGauge.set({ projection: name }, 0);
+        await this.consume();
+      } catch (e) {
+        if (this.stopping) break;
+        if (e instanceof ProjectionApplyError && !isTransient(e.cause)) {
+          await this.stall(e);
+          return;
+        }
+        if (e instanceof CheckpointMovedError) {
+          // Someone else wrote our checkpoint: we are not the only instance any more. Step back.
+          this.log.warn({ projection: name }, e.message);
+          await this.lease?.release().catch(() => undefined);
+          this.lease = null;
+        } else {
+          this.log.warn({ projection: name, err: e }, 'projection interrupted, retrying');
+        }
+        await this.pause(this.o.retryMs ?? 1000);
+      }
+    }
+  }
+
+  /** Reads from checkpoint + 1 until stopped, the lease is lost, or an error. */
+  private async consume(): Promise<void> {
+    const js = jetstream(this.o.nc);
+    const consumer = await js.consumers.get(this.o.names.stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.seq + 1,
+      ...(this.projection.aggregate === undefined ? {} : { filter_subjects: this.o.names.eventFilter(this.projection.aggregate) }),
+    });
+    const messages = await consumer.consume({ max_messages: Math.min(this.batchSize, 1000) });
+    this.messages = messages;
+    try {
+      if (this.stopping) return;
+      let batch: JsMsg[] = [];
+      for await (const m of messages) {
+        batch.push(m);
+        // Flush on a full batch, or when nothing more is waiting: catch-up runs in big transactions, a live
+        // stream commits each event at once (read-your-writes latency).
+        if (batch.length >= this.batchSize || m.info.pending === 0) {
+          if (this.stopping) return;
+          if (this.lease === null || !this.lease.isHeld()) {
+            this.log.warn({ projection: this.projection.name }, 'projection lease lost, stepping back');
+            this.lease = null;
+            return;
+          }
+          await this.flush(batch);
+          batch = [];
+        }
+      }
+    } finally {
+      messages.stop();
+      this.messages = undefined;
+    }
+  }
+
+  private async flush(batch: JsMsg[]): Promise<void> {
+    const last = batch[batch.length - 1];
+    if (last === undefined) return;
+    const from = this.seq;
+    const name = this.projection.name;
+    await this.o.db.transaction().execute(async (trx) => {
+      for (const m of batch) {
+        const type = m.headers?.get(HEADER_TYPE);
+        // Unwanted types are skipped on the header alone; the checkpoint still moves past them below.
+        if (this.types !== undefined && (type === undefined || !this.types.has(type))) continue;
+        try {
+          const stored = { ...m.json<StoredEnvelope>(), seq: m.seq };
+          await this.projection.apply(trx, this.o.decode === undefined ? stored : this.o.decode(stored));
+        } catch (e) {
+          throw new ProjectionApplyError(name, m.seq, type, e);
+        }
+      }
+      await advanceCheckpoint(trx, name, from, last.seq);
+    });
+    this.seq = last.seq;
+  }
+
+  private async stall(e: ProjectionApplyError): Promise<void> {
+    const name = this.projection.name;
+    this.state = 'stalled';
+    this.reason = e.message;
+    this.stalledGauge.set({ projection: name }, 1);
+    this.log.error({ projection: name, seq: e.seq, type: e.eventType, err: e.cause }, 'projection stalled');
+    try {
+      await markStalled(this.o.db, name, e.message);
+    } catch (err) {
+      this.log.error({ projection: name, err }, 'could not record the stall in the checkpoint row');
+    }
+    // The lease stays held: another instance would stall on the same event. An operator fixes and restarts or rebuilds.
+  }
+
+  /** A standby instance mirrors the holder's stall from the checkpoint row, so every replica's health shows it. */
+  private async observeFromStandby(): Promise<void> {
+    const cp = await getCheckpoint(this.o.db, this.projection.name);
+    if (cp === undefined) return;
+    this.seq = cp.seq;
+    const stalled = cp.status === 'stalled';
+    this.reason = stalled ? (cp.error ?? 'stalled') : undefined;
+    this.state = stalled ? 'stalled' : 'standby';
+    this.stalledGauge.set({ projection: this.projection.name }, stalled ? 1 : 0);
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
