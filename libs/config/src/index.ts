@@ -1,0 +1,11 @@
+export { ConfigError, isConfigError } from './errors';
+export type { ConfigIssue, IssueOrigin } from './errors';
+export { formatDuration, formatSize, maskUrl, parseDuration, parseSize } from './kinds';
+export { Knob, MASK } from './knob';
+export { CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, loadConfig, valueAt } from './load';
+export type { ConfigSources, LoadConfigOptions, LoadedConfig, ValueSource } from './load';
+export { configEntries, describeConfig } from './describe';
+export type { ConfigEntry } from './describe';
+export { renderConfigurationDoc } from './docs';
+export { configSchema, envNameOf, knobEntries, LOG_LEVELS, SCHEDULER_TYPES } from './schema';
+export type { ConfigKey, ConfigOf, KnobEntry, PropellerConfig } from './schema';
