@@ -1,0 +1,138 @@
+import { RULE_ORDER, type Rejection, type RuleName } from './rules';
+
+/**
+ * Explanations (ARCHITECTURE.md "Scheduling", step 3): rejections counted per reason with a few
+ * examples, built during the filter's single pass, in a stable order, at most 4 KB as JSON.
+ */
+
+/** Upper bound, in UTF-8 bytes, of `JSON.stringify(explanation)`. */
+export const MAX_EXPLANATION_BYTES = 4096;
+
+/** Examples kept per reason. */
+export const MAX_EXAMPLES = 3;
+
+/** One counted reason: `12 proplets lack capability sensor, e.g. esp32-7, rpi-2`. */
+export interface Reason {
+  readonly key: string;
+  readonly rule: RuleName | 'pinUnknown' | 'noProplets';
+  readonly count: number;
+  readonly examples: readonly string[];
+  readonly message: string;
+}
+
+/** Something the decision wants an operator to know that is not a rejection (fallback, classification, unreported resources). */
+export interface Note {
+  readonly kind: 'fallback' | 'preference' | 'classification' | 'unreported' | 'policy' | 'queue';
+  readonly message: string;
+}
+
+/** Why a task went where it went, or nowhere. */
+export interface Explanation {
+  /** Proplets looked at. */
+  readonly considered: number;
+  /** Proplets that passed every hard rule. */
+  readonly feasible: number;
+  /** Rejections, counted, in `RULE_ORDER` then by key. */
+  readonly reasons: readonly Reason[];
+  readonly notes: readonly Note[];
+  /** Reasons and notes left out to stay under `MAX_EXPLANATION_BYTES`. */
+  readonly omitted: number;
+}
+
+const RANK: Record<string, number> = Object.fromEntries(RULE_ORDER.map((r, i) => [r, i]));
+
+// Caps one example id; ids may be 200 bytes and three of them per reason add up.
+const clipId = (id: string): string => (id.length > 64 ? `${id.slice(0, 61)}...` : id);
+
+/** Formats a count with thousands separators: `10,000`. */
+export const fmtCount = (n: number): string => n.toLocaleString('en-US');
+
+/** Counts rejections by reason during one pass; each `Rejection` is one bucket. */
+export class RejectionTally {
+  private readonly buckets = new Map<Rejection, { count: number; examples: string[]; extra: number | undefined }>();
+
+  /** Counts `propletId` under `r`; `extra` is a number kept as the maximum (e.g. the most free CPU). */
+  add(r: Rejection, propletId: string, extra?: number): void {
+    let b = this.buckets.get(r);
+    if (b === undefined) {
+      b = { count: 0, examples: [], extra: undefined };
+      this.buckets.set(r, b);
+    }
+    b.count++;
+    if (b.examples.length < MAX_EXAMPLES) b.examples.push(clipId(propletId));
+    if (extra !== undefined && (b.extra === undefined || extra > b.extra)) b.extra = extra;
+  }
+
+  /** Total proplets rejected. */
+  get total(): number {
+    let n = 0;
+    for (const b of this.buckets.values()) n += b.count;
+    return n;
+  }
+
+  /** The reasons, in stable order: by rule (`RULE_ORDER`), then by key. */
+  reasons(formatExtra?: (r: Rejection, extra: number) => string): Reason[] {
+    const entries = [...this.buckets.entries()];
+    entries.sort(([a], [b]) => (RANK[a.rule] ?? 0) - (RANK[b.rule] ?? 0) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return entries.map(([r, b]) => {
+      const extra = b.extra !== undefined && formatExtra !== undefined ? formatExtra(r, b.extra) : '';
+      const head = b.count === 1 ? `1 proplet ${r.one}` : `${fmtCount(b.count)} proplets ${r.many}`;
+      return { key: r.key, rule: r.rule, count: b.count, examples: b.examples, message: `${head}${extra}, e.g. ${b.examples.join(', ')}` };
+    });
+  }
+}
+
+const bytes = (v: unknown): number => Buffer.byteLength(JSON.stringify(v), 'utf8');
+
+/**
+ * Assembles an explanation under the byte cap: reasons first (they are what an operator acts on),
+ * then notes, each kept whole or left out and counted in `omitted`.
+ */
+export function buildExplanation(considered: number, feasible: number, reasons: readonly Reason[], notes: readonly Note[]): Explanation {
+  // Room for the skeleton with a generous `omitted` number.
+  let used = bytes({ considered, feasible, reasons: [], notes: [], omitted: 1_000_000 });
+  const keptReasons: Reason[] = [];
+  const keptNotes: Note[] = [];
+  let omitted = 0;
+  for (const r of reasons) {
+    const size = bytes(r) + 1;
+    if (used + size <= MAX_EXPLANATION_BYTES) {
+      keptReasons.push(r);
+      used += size;
+    } else omitted++;
+  }
+  for (const n of notes) {
+    const size = bytes(n) + 1;
+    if (used + size <= MAX_EXPLANATION_BYTES) {
+      keptNotes.push(n);
+      used += size;
+    } else omitted++;
+  }
+  return { considered, feasible, reasons: keptReasons, notes: keptNotes, omitted };
+}
+
+/** The explanation as lines of text for logs, events and `kubectl describe`. */
+export function explanationText(e: Explanation): string {
+  const lines = [`${fmtCount(e.feasible)} of ${fmtCount(e.considered)} proplets can take the task`];
+  for (const r of e.reasons) lines.push(r.message);
+  for (const n of e.notes) lines.push(n.message);
+  if (e.omitted > 0) lines.push(`(${e.omitted} more left out)`);
+  return lines.join('\n');
+}
+
+/** The reason set of an explanation: its reason keys, sorted (counts and examples do not matter). */
+export function reasonKeys(e: Pick<Explanation, 'reasons'>): string[] {
+  return e.reasons.map((r) => r.key).sort();
+}
+
+/**
+ * Whether two reason sets are the same set; the scheduler appends `TaskUnschedulable` only when this
+ * is false, so a count going from 12 to 13 offline proplets writes nothing.
+ */
+export function sameReasons(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a);
+  const sb = new Set(b);
+  if (sa.size !== sb.size) return false;
+  for (const k of sa) if (!sb.has(k)) return false;
+  return true;
+}

@@ -1,0 +1,299 @@
+import { classifyTask, DEFAULT_COMPUTE_KEYWORDS, DEFAULT_EDGE_KEYWORDS, DEFAULT_LOAD_BALANCING_RATIO, hybridPreference } from './classify';
+import { buildExplanation, fmtCount, MAX_EXAMPLES, RejectionTally, reasonKeys, type Explanation, type Note, type Reason } from './explanation';
+import type { LedgerView, Reservation } from './ledger';
+import { formatCpu, formatMemory } from './quantity';
+import {
+  firstRejection,
+  freeCpu,
+  freeMemory,
+  noteWamrHeard,
+  otherWamrHeard,
+  sharesChannelWithWamr,
+  taskFacts,
+  WAMR_CHANNEL_WINDOW_MS,
+  WAMR_MAX_START_BYTES,
+  type Rejection,
+  type TaskFacts,
+} from './rules';
+import type { Candidate, PolicyName, PropletType, SchedulingTask } from './types';
+
+/** Default scheduling policy (`SCHEDULER_TYPE`). */
+export const DEFAULT_POLICY: PolicyName = 'hybrid';
+
+/**
+ * Policy state carried from one decision to the next. Only round-robin has any: the id it picked
+ * last. Rotation goes by id order, so proplets joining or leaving do not reset it.
+ */
+export interface PolicyState {
+  readonly roundRobinCursor: string | null;
+}
+
+/** The state before the first decision. */
+export function initialPolicyState(): PolicyState {
+  return { roundRobinCursor: null };
+}
+
+/** Inputs of a decision besides the task, the candidates and the ledger. */
+export interface PlaceOptions {
+  /** Default `hybrid`. */
+  policy?: PolicyName;
+  /** The clock (epoch ms), for the WAMR channel rule. */
+  now: number;
+  /** A uniform number in [0, 1) drawn by the caller; `hybrid` uses it for unclassified tasks. Default 0. */
+  random?: number;
+  /** Default `ml, ai, compute, batch`. */
+  computeKeywords?: readonly string[];
+  /** Default `sensor, iot, edge, device`. */
+  edgeKeywords?: readonly string[];
+  /** Share of unclassified tasks `hybrid` sends to Kubernetes; default 0.5. */
+  loadBalancingRatio?: number;
+  /** Default 1,023. */
+  wamrMaxStartBytes?: number;
+  /** Default 30 s. */
+  wamrChannelWindowMs?: number;
+}
+
+/** A proplet was chosen. */
+export interface Placed {
+  readonly propletId: string;
+  readonly propletType: PropletType;
+  readonly explanation: Explanation;
+}
+
+/** No proplet can take the task; `reasons` is the reason set (`sameReasons` compares two). */
+export interface Unschedulable {
+  readonly reasons: readonly string[];
+  readonly explanation: Explanation;
+}
+
+/** The decision, and the policy state for the next one. */
+export type PlaceResult =
+  | { readonly placed: Placed; readonly unschedulable?: undefined; readonly state: PolicyState }
+  | { readonly unschedulable: Unschedulable; readonly placed?: undefined; readonly state: PolicyState };
+
+/** Best candidate of one proplet type under the active policy, updated as the single pass goes. */
+class Best {
+  count = 0;
+  // round-robin: smallest id after the cursor, and smallest id overall (the wrap-around).
+  next: Candidate | undefined;
+  first: Candidate | undefined;
+  // resource-aware: largest free share, then fewest tasks, then smallest id.
+  best: Candidate | undefined;
+  bestShare = -Infinity;
+  bestTasks = 0;
+}
+
+/**
+ * Free share left on a proplet once the task is placed: the minimum over what it reports (CPU,
+ * memory, task slots). A proplet that reports nothing counts as free, discounted by the tasks it
+ * already runs (1 / (1 + tasks)), so unreported capacity neither wins forever nor never.
+ */
+export function freeShare(c: Candidate, t: FreeShareRequest, reserved: Reservation | undefined): number {
+  let share = Infinity;
+  const cpu = c.capacity.cpuMillis;
+  if (cpu !== undefined) share = Math.min(share, cpu > 0 ? (cpu - (reserved?.cpuMillis ?? 0) - t.cpuMillis) / cpu : 0);
+  const mem = c.capacity.memoryBytes;
+  if (mem !== undefined) share = Math.min(share, mem > 0 ? (mem - (reserved?.memoryBytes ?? 0) - t.memoryBytes) / mem : 0);
+  if (c.maxTasks !== undefined) share = Math.min(share, c.maxTasks > 0 ? (c.maxTasks - (reserved?.tasks ?? 0) - 1) / c.maxTasks : 0);
+  return share === Infinity ? 1 / (1 + (reserved?.tasks ?? 0)) : share;
+}
+
+/** The parsed requirements `freeShare` needs. */
+export type FreeShareRequest = Pick<TaskFacts, 'cpuMillis' | 'memoryBytes'>;
+
+function consider(p: Best, c: Candidate, reserved: Reservation | undefined, t: TaskFacts, policy: PolicyName, cursor: string | null): void {
+  p.count++;
+  if (policy === 'roundrobin') {
+    if (p.first === undefined || c.id < p.first.id) p.first = c;
+    if (cursor !== null && c.id > cursor && (p.next === undefined || c.id < p.next.id)) p.next = c;
+    return;
+  }
+  const share = freeShare(c, t, reserved);
+  const tasks = reserved?.tasks ?? 0;
+  if (
+    p.best === undefined ||
+    share > p.bestShare ||
+    (share === p.bestShare && (tasks < p.bestTasks || (tasks === p.bestTasks && c.id < p.best.id)))
+  ) {
+    p.best = c;
+    p.bestShare = share;
+    p.bestTasks = tasks;
+  }
+}
+
+/** Chooses among the given picks (one or both proplet types) under the policy. */
+function choose(picks: Best[], policy: PolicyName): { c: Candidate; share?: number } | undefined {
+  if (policy === 'roundrobin') {
+    let next: Candidate | undefined;
+    let first: Candidate | undefined;
+    for (const p of picks) {
+      if (p.next !== undefined && (next === undefined || p.next.id < next.id)) next = p.next;
+      if (p.first !== undefined && (first === undefined || p.first.id < first.id)) first = p.first;
+    }
+    const c = next ?? first;
+    return c === undefined ? undefined : { c };
+  }
+  let best: Best | undefined;
+  for (const p of picks) {
+    if (p.best === undefined) continue;
+    const b = best?.best;
+    if (
+      b === undefined ||
+      p.bestShare > (best as Best).bestShare ||
+      (p.bestShare === (best as Best).bestShare && (p.bestTasks < (best as Best).bestTasks || (p.bestTasks === (best as Best).bestTasks && p.best.id < b.id)))
+    ) {
+      best = p;
+    }
+  }
+  return best?.best === undefined ? undefined : { c: best.best, share: best.bestShare };
+}
+
+const other = (t: PropletType): PropletType => (t === 'k8s' ? 'external' : 'k8s');
+
+function formatExtra(r: Rejection, extra: number): string {
+  if (r.rule === 'cpu') return ` (most free: ${formatCpu(Math.max(0, extra))})`;
+  if (r.rule === 'memory') return ` (most free: ${formatMemory(Math.max(0, extra))})`;
+  return '';
+}
+
+/** Feasible proplets that do not report a resource the task asks for. */
+class Unreported {
+  count = 0;
+  examples: string[] = [];
+  add(id: string): void {
+    this.count++;
+    if (this.examples.length < MAX_EXAMPLES) this.examples.push(id);
+  }
+}
+
+/**
+ * Places one task: filters every candidate through the hard rules in **one pass** (counting
+ * rejections for the explanation and tracking each type's best under the policy as it goes), then
+ * applies the preference with its fallback. Pure: the ledger is only read, the clock and the random
+ * number come in `options`, the next policy state goes out in the result.
+ *
+ * `candidates` must be every known proplet (not only healthy ones): the WAMR channel rule needs to
+ * see devices that are heard from but not schedulable. Throws `InvalidError` for unparsable
+ * `resourceRequirements`.
+ */
+export function place(
+  task: SchedulingTask,
+  candidates: readonly Candidate[],
+  ledger: LedgerView,
+  state: PolicyState,
+  options: PlaceOptions,
+): PlaceResult {
+  const policy = options.policy ?? DEFAULT_POLICY;
+  const now = options.now;
+  const windowMs = options.wamrChannelWindowMs ?? WAMR_CHANNEL_WINDOW_MS;
+  const t = taskFacts(task, options.wamrMaxStartBytes ?? WAMR_MAX_START_BYTES);
+  const cursor = state.roundRobinCursor;
+  const tally = new RejectionTally();
+  const picks: Record<PropletType, Best> = { k8s: new Best(), external: new Best() };
+  const unreportedCpu = new Unreported();
+  const unreportedMemory = new Unreported();
+  const heardOn = new Map<string, string[]>();
+  const deferredWamr: Candidate[] = [];
+  let pinSeen = false;
+
+  const accept = (c: Candidate, reserved: Reservation | undefined): void => {
+    if (t.cpuMillis > 0 && c.capacity.cpuMillis === undefined) unreportedCpu.add(c.id);
+    if (t.memoryBytes > 0 && c.capacity.memoryBytes === undefined) unreportedMemory.add(c.id);
+    consider(picks[c.type], c, reserved, t, policy, cursor);
+  };
+
+  for (let i = 0; i < candidates.length; i++) {
+    const c = candidates[i] as Candidate;
+    if (c.id === t.pin) pinSeen = true;
+    if (c.dialect === 'wamr') noteWamrHeard(c, heardOn, now, windowMs);
+    const reserved = ledger.get(c.id);
+    const r = firstRejection(c, t, reserved);
+    if (r !== undefined) {
+      tally.add(r, c.id, r.rule === 'cpu' ? freeCpu(c, reserved) : r.rule === 'memory' ? freeMemory(c, reserved) : undefined);
+    } else if (c.dialect === 'wamr') {
+      // The channel rule needs every WAMR device of the channel, seen only once the pass is over.
+      deferredWamr.push(c);
+    } else {
+      accept(c, reserved);
+    }
+  }
+  for (const c of deferredWamr) {
+    const r = sharesChannelWithWamr(c, t, otherWamrHeard(c, heardOn));
+    if (r !== undefined) tally.add(r, c.id);
+    else accept(c, ledger.get(c.id));
+  }
+
+  const feasible = picks.k8s.count + picks.external.count;
+  const reasons: Reason[] = tally.reasons(formatExtra);
+  const notes: Note[] = [];
+  if (t.pin !== undefined && !pinSeen) {
+    reasons.unshift({ key: 'pinUnknown', rule: 'pinUnknown', count: 0, examples: [], message: `pinned proplet ${t.pin} is not known` });
+  }
+  if (candidates.length === 0) {
+    reasons.push({ key: 'noProplets', rule: 'noProplets', count: 0, examples: [], message: 'no proplets are known' });
+  }
+
+  // Preference: explicit, or (hybrid only) from the task's keywords or the load-balancing draw.
+  let preferred: PropletType | undefined = task.preferredPropletType;
+  if (preferred !== undefined) {
+    notes.push({ kind: 'preference', message: `prefers ${preferred} proplets (preferredPropletType)` });
+  } else if (policy === 'hybrid') {
+    const cls = classifyTask(task, options.computeKeywords ?? DEFAULT_COMPUTE_KEYWORDS, options.edgeKeywords ?? DEFAULT_EDGE_KEYWORDS);
+    const ratio = options.loadBalancingRatio ?? DEFAULT_LOAD_BALANCING_RATIO;
+    const random = options.random ?? 0;
+    preferred = hybridPreference(cls, random, ratio);
+    notes.push({
+      kind: 'classification',
+      message:
+        cls.kind === 'unclassified'
+          ? `hybrid: no compute or edge keyword; drew ${random.toFixed(3)} ${random < ratio ? '<' : '>='} loadBalancingRatio ${ratio}, so prefers ${preferred}`
+          : `hybrid: ${cls.kind} task (token "${cls.token}" in ${cls.source}), so prefers ${preferred}`,
+    });
+  }
+
+  let chosen: { c: Candidate; share?: number } | undefined;
+  if (preferred === undefined) {
+    chosen = choose([picks.k8s, picks.external], policy);
+  } else {
+    chosen = choose([picks[preferred]], policy);
+    if (chosen === undefined) {
+      chosen = choose([picks[other(preferred)]], policy);
+      if (chosen !== undefined) {
+        notes.push({
+          kind: 'fallback',
+          message: `no ${preferred} proplet can take the task (preferred); using ${other(preferred)} proplet ${chosen.c.id} instead`,
+        });
+      }
+    }
+  }
+
+  if (chosen === undefined) {
+    const explanation = buildExplanation(candidates.length, feasible, reasons, notes);
+    return { unschedulable: { reasons: reasonKeys(explanation), explanation }, state };
+  }
+
+  const c = chosen.c;
+  notes.push({
+    kind: 'policy',
+    message:
+      policy === 'roundrobin'
+        ? `roundrobin picked ${c.id} (next after ${cursor ?? 'the start'})`
+        : `${policy} picked ${c.id} (largest free share: ${(chosen.share ?? 0).toFixed(3)})`,
+  });
+  if (unreportedCpu.count > 0) notes.push(unreportedNote('cpu', formatCpu(t.cpuMillis), unreportedCpu, feasible, c));
+  if (unreportedMemory.count > 0) notes.push(unreportedNote('memory', formatMemory(t.memoryBytes), unreportedMemory, feasible, c));
+  const explanation = buildExplanation(candidates.length, feasible, reasons, notes);
+  return {
+    placed: { propletId: c.id, propletType: c.type, explanation },
+    state: policy === 'roundrobin' ? { roundRobinCursor: c.id } : state,
+  };
+}
+
+function unreportedNote(resource: 'cpu' | 'memory', amount: string, u: Unreported, feasible: number, chosen: Candidate): Note {
+  const notReported = resource === 'cpu' ? chosen.capacity.cpuMillis === undefined : chosen.capacity.memoryBytes === undefined;
+  const lead = notReported ? `${chosen.id} does not report ${resource}, so the ${resource} request ${amount} did not constrain it; ` : '';
+  return {
+    kind: 'unreported',
+    message: `${lead}${fmtCount(u.count)} of ${fmtCount(feasible)} feasible proplets do not report ${resource} and are not constrained by it, e.g. ${u.examples.join(', ')}`,
+  };
+}

@@ -1,0 +1,69 @@
+import { toCandidate } from '../candidate';
+import type { Candidate, CandidateInput, PropletType, SchedulingTask } from '../types';
+
+/**
+ * Fluent builders for tests and benchmarks (STYLE.md rule 18). A proplet starts healthy, k8s,
+ * `wasmtime`, on channel `propeller/control`, with no reported capacity and no capabilities.
+ */
+export class PropletBuilder {
+  private readonly input: CandidateInput;
+
+  constructor(id: string) {
+    this.input = { id, type: 'k8s', health: 'healthy', deviceType: 'linux', channel: 'propeller/control' };
+  }
+
+  ofType(type: PropletType): this {
+    this.input.type = type;
+    return this;
+  }
+  device(deviceType: string): this {
+    this.input.deviceType = deviceType;
+    return this;
+  }
+  /** An ESP32: external, `esp32`, `wamr`, on its own channel unless told otherwise. */
+  esp32(channel = `propeller/${this.input.id}`): this {
+    Object.assign(this.input, { type: 'external', deviceType: 'esp32', dialect: 'wamr', channel });
+    return this;
+  }
+  withCapabilities(...capabilities: string[]): this {
+    this.input.capabilities = capabilities;
+    return this;
+  }
+  withLabels(labels: Record<string, string>): this {
+    this.input.labels = labels;
+    return this;
+  }
+  withCapacity(capacity: { cpu?: string | number; memory?: string | number }): this {
+    this.input.capacity = capacity;
+    return this;
+  }
+  withMaxTasks(n: number): this {
+    this.input.maxTasks = n;
+    return this;
+  }
+  health(health: CandidateInput['health']): this {
+    this.input.health = health;
+    return this;
+  }
+  cordoned(): this {
+    this.input.cordoned = true;
+    return this;
+  }
+  onChannel(channel: string): this {
+    this.input.channel = channel;
+    return this;
+  }
+  heardAt(at: number): this {
+    this.input.lastHeardAt = at;
+    return this;
+  }
+  build(): Candidate {
+    return toCandidate({ ...this.input });
+  }
+}
+
+/** Starts a proplet builder. */
+export const aProplet = (id: string): PropletBuilder => new PropletBuilder(id);
+
+/** Starts a task (`name` defaults to `add`); override any field. */
+export const aTask = (id: string, fields: Partial<SchedulingTask> = {}): SchedulingTask => ({ id, name: 'add', ...fields });
