@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { InvalidError, type Envelope, type EventMeta, type StoredEnvelope } from '@propeller/events';
+import { isConcurrencyError } from './errors';
+import type { EventStore } from './event-store';
+
+/** An aggregate written as a pure decider (STYLE.md rule 5). */
+export interface Decider<C, E, S> {
+  initialState(): S;
+  decide(command: C, state: S): E[];
+  evolve(state: S, event: E): S;
+}
+
+/** The folded state of one aggregate and the subject sequence it was folded up to. */
+export interface CachedAggregate<S> {
+  state: S;
+  lastSequence: number;
+  /** Events folded since the last snapshot (drives the snapshot policy). */
+  sinceSnapshot: number;
+}
+
+/**
+ * In-memory cache of hot aggregates in the service that owns them. Bounded (least recently
+ * used entries leave first); the command handler drops an entry when an append conflicts.
+ */
+export class AggregateCache<S> {
+  readonly #entries = new Map<string, CachedAggregate<S>>();
+
+  /** @param maxEntries how many aggregates stay in memory (default 10,000). */
+  constructor(readonly maxEntries = 10_000) {}
+
+  get(aggregate: string, id: string): CachedAggregate<S> | undefined {
+    const key = cacheKey(aggregate, id);
+    const hit = this.#entries.get(key);
+    if (hit) {
+      this.#entries.delete(key);
+      this.#entries.set(key, hit);
+    }
+    return hit;
+  }
+
+  set(aggregate: string, id: string, value: CachedAggregate<S>): void {
+    const key = cacheKey(aggregate, id);
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    while (this.#entries.size > this.maxEntries) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  delete(aggregate: string, id: string): void {
+    this.#entries.delete(cacheKey(aggregate, id));
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+const cacheKey = (aggregate: string, id: string): string => `${aggregate}\u0000${id}`;
+
+/** The default event shape: a typed payload, versioned by `schemaVersion` (default 1). */
+export interface DomainEvent {
+  type: string;
+  data?: unknown;
+  schemaVersion?: number;
+}
+
+/** What the handler knows when it wraps an event into an envelope. */
+export interface EnvelopeContext {
+  aggregate: string;
+  aggregateId: string;
+  meta: EventMeta;
+  id: string;
+  occurredAt: string;
+}
+
+/** Aggregates past this many events since their last snapshot get a new one (ARCHITECTURE.md). */
+export const SNAPSHOT_EVERY = 200;
+
+/** Options of `handleCommand`. */
+export interface HandleCommandOptions<C, E, S> {
+  store: EventStore;
+  aggregate: string;
+  id: string;
+  decider: Decider<C, E, S>;
+  command: C;
+  /** Correlation, causation and trace of the command, copied into every envelope. */
+  meta: EventMeta;
+  /** Wraps a decided event; default takes `{type, data, schemaVersion}` from a `DomainEvent`. */
+  toEnvelope?: (event: E, ctx: EnvelopeContext) => Envelope;
+  /** Unwraps a stored envelope for `evolve`; default `{type, data, schemaVersion}`. */
+  fromEnvelope?: (envelope: StoredEnvelope) => E;
+  /** Reloads and retries after this many version conflicts before giving up (default 5). */
+  maxRetries?: number;
+  /** Hot aggregates; omitted = always load from the log (and snapshot). */
+  cache?: AggregateCache<S>;
+  /** Snapshot policy: save past `every` events (default 200) with this state `schemaVersion` (default 1); `false` = never. */
+  snapshot?: { every?: number; schemaVersion?: number } | false;
+  /** Event ids (default random UUIDs) and the clock, injectable for tests. */
+  newId?: () => string;
+  now?: () => Date;
+}
+
+/** What a handled command produced. */
+export interface HandleCommandResult<E, S> {
+  aggregateId: string;
+  events: E[];
+  sequences: number[];
+  lastSequence: number;
+  state: S;
+  /** How many times the command was decided (1 = no conflict). */
+  attempts: number;
+}
+
+const defaultToEnvelope = (event: unknown, ctx: EnvelopeContext): Envelope => {
+  const e = event as DomainEvent;
+  if (typeof e?.type !== 'string') throw InvalidError.field('event.type', e?.type, 'must be a string (or pass toEnvelope)');
+  return {
+    id: ctx.id,
+    type: e.type,
+    schemaVersion: e.schemaVersion ?? 1,
+    aggregate: ctx.aggregate,
+    aggregateId: ctx.aggregateId,
+    occurredAt: ctx.occurredAt,
+    correlationId: ctx.meta.correlationId,
+    causationId: ctx.meta.causationId ?? null,
+    traceparent: ctx.meta.traceparent ?? null,
+    data: e.data ?? null,
+  };
+};
+
+const defaultFromEnvelope = (envelope: StoredEnvelope): DomainEvent => ({
+  type: envelope.type,
+  data: envelope.data,
+  schemaVersion: envelope.schemaVersion,
+});
+
+/**
+ * The generic command handler: load (from the cache, else snapshot + log), fold, decide, append
+ * with the expected sequence; on a version conflict drop the cached entry, reload and decide again,
+ * at most `maxRetries` times. Errors thrown by `decide` propagate unchanged and write nothing.
+ */
+export async function handleCommand<C, E, S>(opts: HandleCommandOptions<C, E, S>): Promise<HandleCommandResult<E, S>> {
+  const { store, aggregate, id, decider, command, meta, cache } = opts;
+  const maxRetries = opts.maxRetries ?? 5;
+  const toEnvelope = opts.toEnvelope ?? (defaultToEnvelope as (event: E, ctx: EnvelopeContext) => Envelope);
+  const fromEnvelope = opts.fromEnvelope ?? (defaultFromEnvelope as unknown as (envelope: StoredEnvelope) => E);
+  const newId = opts.newId ?? randomUUID;
+  const now = opts.now ?? (() => new Date());
+  const snapshotEvery = opts.snapshot === false ? Infinity : (opts.snapshot?.every ?? SNAPSHOT_EVERY);
+  const snapshotVersion = opts.snapshot === false ? 1 : (opts.snapshot?.schemaVersion ?? 1);
+
+  for (let attempt = 1; ; attempt++) {
+    const current =
+      cache?.get(aggregate, id) ?? (await loadFolded(store, aggregate, id, decider, fromEnvelope, snapshotEvery === Infinity ? null : snapshotVersion));
+    const events = decider.decide(command, current.state);
+    if (events.length === 0) {
+      cache?.set(aggregate, id, current);
+      return { aggregateId: id, events, sequences: [], lastSequence: current.lastSequence, state: current.state, attempts: attempt };
+    }
+    const occurredAt = now().toISOString();
+    const envelopes = events.map((e) => toEnvelope(e, { aggregate, aggregateId: id, meta, id: newId(), occurredAt }));
+    try {
+      const appended = await store.append(aggregate, id, envelopes, current.lastSequence);
+      const state = events.reduce((s, e) => decider.evolve(s, e), current.state);
+      let sinceSnapshot = current.sinceSnapshot + events.length;
+      if (sinceSnapshot >= snapshotEvery) {
+        // A failed snapshot costs only replay time later; the command itself has succeeded.
+        await store.saveSnapshot(aggregate, id, { seq: appended.lastSequence, state, schemaVersion: snapshotVersion }).then(
+          () => (sinceSnapshot = 0),
+          () => undefined,
+        );
+      }
+      cache?.set(aggregate, id, { state, lastSequence: appended.lastSequence, sinceSnapshot });
+      return { aggregateId: id, events, ...appended, state, attempts: attempt };
+    } catch (e) {
+      cache?.delete(aggregate, id);
+      if (!isConcurrencyError(e) || attempt > maxRetries) throw e;
+      // Spread competing writers apart a little so they do not collide again in lockstep.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
+}
+
+/** Folds one aggregate from its snapshot (when `snapshotVersion` matches) and the events after it. */
+export async function loadFolded<E, S>(
+  store: EventStore,
+  aggregate: string,
+  id: string,
+  decider: Pick<Decider<unknown, E, S>, 'initialState' | 'evolve'>,
+  fromEnvelope: (envelope: StoredEnvelope) => E,
+  snapshotVersion: number | null,
+): Promise<CachedAggregate<S>> {
+  const snapshot = snapshotVersion === null ? null : await store.loadSnapshot<S>(aggregate, id);
+  const usable = snapshot !== null && snapshot.schemaVersion === snapshotVersion;
+  const start = usable ? snapshot.state : decider.initialState();
+  const { events, lastSequence } = await store.load(aggregate, id, { afterSequence: usable ? snapshot.seq : 0 });
+  const state = events.reduce((s, e) => decider.evolve(s, fromEnvelope(e)), start);
+  return { state, lastSequence, sinceSnapshot: events.length };
+}

@@ -1,0 +1,57 @@
+export { ConcurrencyError, isConcurrencyError, type ConcurrencyDetails } from './errors';
+export {
+  provision,
+  ensureStream,
+  kvStreamName,
+  objStreamName,
+  isStreamNotFound,
+  DEFAULT_DUPLICATE_WINDOW_MS,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_DLQ_MAX_BYTES,
+  DEFAULT_LEASE_TTL_MS,
+  DEFAULT_METRICS_MAX_AGE_MS,
+  type ProvisionOptions,
+  type ProvisionReport,
+} from './provision';
+export { encodeEnvelope, decodeEnvelope, envelopeHeaders } from './codec';
+export { EventStore, snapshotKey, type AppendResult, type LoadResult, type Snapshot, type EventStoreOptions } from './event-store';
+export {
+  AggregateCache,
+  handleCommand,
+  loadFolded,
+  SNAPSHOT_EVERY,
+  type Decider,
+  type CachedAggregate,
+  type DomainEvent,
+  type EnvelopeContext,
+  type HandleCommandOptions,
+  type HandleCommandResult,
+} from './decider';
+export {
+  serveCommands,
+  sendCommand,
+  type CommandResult,
+  type CommandOk,
+  type CommandFailed,
+  type CommandReply,
+  type CommandContext,
+  type CommandHandler,
+  type CommandServer,
+  type ServeCommandsOptions,
+  type SendCommandOptions,
+} from './commands';
+export { KeyedQueue, backoffDelay, DEFAULT_BACKOFF, type Backoff } from './keyed-queue';
+export { runConsumer, type RunConsumerOptions, type ConsumerRunner, type ConsumerStats } from './consumer';
+export {
+  listDeadLetters,
+  replayDeadLetter,
+  publishDeadLetter,
+  describeError,
+  HEADER_DLQ_ERROR,
+  HEADER_DLQ_SEQ,
+  type DeadLetter,
+  type StoredDeadLetter,
+  type EventHandler,
+  type HandlerContext,
+} from './dead-letters';
+export { Lease, assertFencingToken, currentToken, type LeaseOptions, type LeaseRecord } from './lease';
