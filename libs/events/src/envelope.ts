@@ -51,3 +51,14 @@ export interface EventMeta {
   causationId?: string | null;
   traceparent?: string | null;
 }
+
+/** The headers an event is published with (a plain record; the NATS adapter turns it into `MsgHdrs`). */
+export interface EventHeaders {
+  [HEADER_TYPE]: string;
+  [HEADER_SCHEMA]: string;
+}
+
+/** `{ 'Propeller-Type': type, 'Propeller-Schema': String(schemaVersion) }` for one envelope. */
+export function eventHeaders(envelope: Pick<Envelope, 'type' | 'schemaVersion'>): EventHeaders {
+  return { [HEADER_TYPE]: envelope.type, [HEADER_SCHEMA]: String(envelope.schemaVersion) };
+}

@@ -2,7 +2,8 @@
  * The small, named error hierarchy that crosses service boundaries (STYLE.md rule 10).
  * Every error has a stable `code`; callers use the `isX()` predicates, never message text.
  */
-export type ErrorCode = 'NotFound' | 'Invalid' | 'Conflict' | 'Unschedulable' | 'NotLeader' | 'Internal';
+export const ERROR_CODES = ['NotFound', 'Invalid', 'Conflict', 'Unschedulable', 'NotLeader', 'Internal'] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Field-level detail of an `Invalid` error: which field, what value, which rule. */
 export interface FieldIssue {
@@ -11,6 +12,7 @@ export interface FieldIssue {
   rule: string;
 }
 
+/** Base of every typed error; `code` is stable, `details` travels on the wire. */
 export class PropellerError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
@@ -23,16 +25,18 @@ export class PropellerError extends Error {
   }
 }
 
+/** The aggregate or row does not exist. */
 export class NotFoundError extends PropellerError {
   constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super('NotFound', message, options);
   }
 }
 
+/** Invalid input or a broken invariant; `issues` names each failing field. */
 export class InvalidError extends PropellerError {
   readonly issues: FieldIssue[];
-  constructor(message: string, issues: FieldIssue[] = [], options?: { cause?: unknown }) {
-    super('Invalid', message, { ...options, details: { issues } });
+  constructor(message: string, issues: FieldIssue[] = [], options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super('Invalid', message, { ...options, details: { ...options?.details, issues } });
     this.issues = issues;
   }
   /** One-field shortcut: names the field, the value and what was expected. */
@@ -41,32 +45,37 @@ export class InvalidError extends PropellerError {
   }
 }
 
+/** A version conflict or a state that forbids the command. */
 export class ConflictError extends PropellerError {
   constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super('Conflict', message, options);
   }
 }
 
+/** No proplet can take the task. */
 export class UnschedulableError extends PropellerError {
   constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super('Unschedulable', message, options);
   }
 }
 
+/** The sender's lease (fencing token) is stale, or this replica does not hold the lease. */
 export class NotLeaderError extends PropellerError {
   constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super('NotLeader', message, options);
   }
 }
 
+/** Anything else; never matched on by callers. */
 export class InternalError extends PropellerError {
   constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super('Internal', message, options);
   }
 }
 
-const hasCode = (e: unknown, code: ErrorCode): boolean =>
-  typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+// Matches by `code` on any Error (not only this module's classes), so errors from a second copy of
+// the module still match; a plain wire object (`WireError`) does not — rebuild it with `fromWireError`.
+const hasCode = (e: unknown, code: ErrorCode): boolean => e instanceof Error && (e as { code?: unknown }).code === code;
 
 export const isPropellerError = (e: unknown): e is PropellerError => e instanceof PropellerError;
 export const isNotFound = (e: unknown): e is NotFoundError => hasCode(e, 'NotFound');
@@ -74,6 +83,7 @@ export const isInvalid = (e: unknown): e is InvalidError => hasCode(e, 'Invalid'
 export const isConflict = (e: unknown): e is ConflictError => hasCode(e, 'Conflict');
 export const isUnschedulable = (e: unknown): e is UnschedulableError => hasCode(e, 'Unschedulable');
 export const isNotLeader = (e: unknown): e is NotLeaderError => hasCode(e, 'NotLeader');
+export const isInternal = (e: unknown): e is InternalError => hasCode(e, 'Internal');
 
 /** The JSON shape of an error on the wire (command replies, REST bodies). */
 export interface WireError {
@@ -82,6 +92,7 @@ export interface WireError {
   details?: Record<string, unknown>;
 }
 
+/** The wire shape of any thrown value; anything that is not a `PropellerError` becomes `Internal`. */
 export function toWireError(e: unknown): WireError {
   if (e instanceof PropellerError) {
     return e.details === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, details: e.details };
@@ -96,8 +107,8 @@ export function fromWireError(w: WireError): PropellerError {
     case 'NotFound':
       return new NotFoundError(w.message, opts);
     case 'Invalid': {
-      const issues = Array.isArray(w.details?.['issues']) ? (w.details['issues'] as FieldIssue[]) : [];
-      return new InvalidError(w.message, issues);
+      const { issues, ...rest } = w.details ?? {};
+      return new InvalidError(w.message, Array.isArray(issues) ? (issues as FieldIssue[]) : [], { details: rest });
     }
     case 'Conflict':
       return new ConflictError(w.message, opts);
@@ -114,6 +125,7 @@ export function fromWireError(w: WireError): PropellerError {
   }
 }
 
+/** A short printable form of a value for error messages (at most 80 characters). */
 export function formatValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   try {

@@ -1,3 +1,10 @@
 export * from './errors';
 export * from './names';
 export * from './envelope';
+export * from './common';
+export * from './proplet-events';
+export * from './site-events';
+export * from './task-events';
+export * from './catalog';
+export * from './commands';
+export { parseOrThrow, toFieldIssues } from './validation';

@@ -12,8 +12,9 @@ export const DEFAULT_NATS_PREFIX = 'propeller';
 export const MAX_ID_BYTES = 200;
 
 const PREFIX_RE = /^[A-Za-z0-9_-]{1,64}$/;
-// Characters that cannot stand in one subject token, plus '%' (the escape itself).
-const TOKEN_UNSAFE_RE = /[.*>%\s]/gu;
+// Characters that cannot stand in one subject token (separator, wildcards, whitespace, control
+// characters), plus '%' (the escape itself). Everything else, unicode included, stays readable.
+const TOKEN_UNSAFE_RE = /[.*>%\s\p{Cc}]/gu;
 
 /** Encodes an aggregate id into one subject token; throws `InvalidError` for an empty id or one over 200 bytes. */
 export function encodeIdToken(id: string, field = 'id'): string {
@@ -27,11 +28,18 @@ export function encodeIdToken(id: string, field = 'id'): string {
   return id.replace(TOKEN_UNSAFE_RE, (c) => encodeURIComponent(c).replace(/[.*]/g, (x) => `%${x.charCodeAt(0).toString(16).toUpperCase()}`));
 }
 
-/** Inverse of `encodeIdToken`. */
+/** Inverse of `encodeIdToken`; throws `InvalidError` for a token it cannot have produced. */
 export function decodeIdToken(token: string): string {
-  return decodeURIComponent(token);
+  if (typeof token !== 'string' || token.length === 0) throw InvalidError.field('token', token, 'must be a non-empty string');
+  if (/[.*>\s]/u.test(token)) throw InvalidError.field('token', token, 'must be one encoded subject token');
+  try {
+    return decodeURIComponent(token);
+  } catch {
+    throw InvalidError.field('token', token, 'has a malformed percent escape');
+  }
 }
 
+/** Every NATS name of one prefix (see `natsNames`). */
 export interface NatsNames {
   readonly prefix: string;
   /** The event stream: `<P>_EVENTS`. */
@@ -46,6 +54,10 @@ export interface NatsNames {
   parseEventSubject(subject: string): { aggregate: string; id: string };
   /** `<p>.commands.<aggregate>.<name>` — request/reply, queue group. */
   commandSubject(aggregate: string, name: string): string;
+  /** `<p>.commands.<aggregate>.*` — what the aggregate's owner subscribes to. */
+  commandFilter(aggregate: string): string;
+  /** Reads `{aggregate, name}` back from a command subject. */
+  parseCommandSubject(subject: string): { aggregate: string; name: string };
   /** Queue group used by every replica serving commands of one aggregate. */
   commandQueue(aggregate: string): string;
   /** `<p>.dlq.<consumer>` — dead letters of one process manager. */
@@ -97,6 +109,14 @@ export function natsNames(prefix: string = DEFAULT_NATS_PREFIX): NatsNames {
       return { aggregate: rest[0], id: decodeIdToken(rest[1]) };
     },
     commandSubject: (aggregate, name) => `${p}.commands.${checkToken('aggregate', aggregate)}.${checkToken('command', name)}`,
+    commandFilter: (aggregate) => `${p}.commands.${checkToken('aggregate', aggregate)}.*`,
+    parseCommandSubject(subject) {
+      const head = `${p}.commands.`;
+      if (!subject.startsWith(head)) throw InvalidError.field('subject', subject, `must start with ${head}`);
+      const rest = subject.slice(head.length).split('.');
+      if (rest.length !== 2 || !rest[0] || !rest[1]) throw InvalidError.field('subject', subject, `must be ${head}<aggregate>.<name>`);
+      return { aggregate: rest[0], name: rest[1] };
+    },
     commandQueue: (aggregate) => `${p}-commands-${checkToken('aggregate', aggregate)}`,
     dlqSubject: (consumer) => `${p}.dlq.${checkToken('consumer', consumer)}`,
     dlqStream: `${P}_DLQ`,

@@ -1,0 +1,236 @@
+import { z } from 'zod';
+import { AggregateIdSchema, TimestampSchema } from './common';
+import { type AggregateName, type Envelope, EnvelopeSchema, type EventMeta } from './envelope';
+import { InvalidError } from './errors';
+import {
+  type PropletEvent,
+  PropletCordonedDataSchema,
+  PropletDeregisteredDataSchema,
+  PropletHealthChangedDataSchema,
+  PropletLabelledDataSchema,
+  PropletRegisteredDataSchema,
+  PropletRegisteredV1DataSchema,
+  PropletUncordonedDataSchema,
+  PropletUpdatedDataSchema,
+  upcastPropletRegisteredV1,
+} from './proplet-events';
+import { type SiteEvent, SiteEvacuationPausedDataSchema, SiteEvacuationResumedDataSchema } from './site-events';
+import {
+  type TaskEvent,
+  TaskArchivedDataSchema,
+  TaskCompletedDataSchema,
+  TaskCreatedDataSchema,
+  TaskDeletedDataSchema,
+  TaskDispatchedDataSchema,
+  TaskEvacuatedDataSchema,
+  TaskFailedDataSchema,
+  TaskResultDiscardedDataSchema,
+  TaskRunningDataSchema,
+  TaskScheduledDataSchema,
+  TaskStartedDataSchema,
+  TaskStoppedDataSchema,
+  TaskUnschedulableDataSchema,
+  TaskUpdatedDataSchema,
+} from './task-events';
+import { parseOrThrow } from './validation';
+
+/** Every domain event, discriminated on `type`. */
+export type DomainEvent = PropletEvent | TaskEvent | SiteEvent;
+/** Every event type name. */
+export type DomainEventType = DomainEvent['type'];
+/** The event whose `type` is `T`. */
+export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
+
+/** An envelope whose `type` and `data` belong together, so `switch (e.type)` narrows `e.data`. */
+export type EventEnvelope<E extends DomainEvent = DomainEvent> = E extends DomainEvent ? Envelope<E['type'], E['data']> : never;
+
+/**
+ * One upgrade step of an event's data, from `fromVersion` to `fromVersion + 1`. `schema` validates
+ * the old shape first, so a malformed old event fails naming the old version and the field.
+ */
+export interface Upcaster {
+  readonly fromVersion: number;
+  readonly schema: z.ZodType;
+  readonly up: (data: never) => unknown;
+}
+
+/** Builds a typed upcaster (the `up` function receives the old schema's output). */
+export function defineUpcaster<S extends z.ZodType>(fromVersion: number, schema: S, up: (data: z.output<S>) => unknown): Upcaster {
+  return { fromVersion, schema, up: up as (data: never) => unknown };
+}
+
+/** What the catalog knows about one event type. */
+export interface EventDefinition<A extends AggregateName = AggregateName, S extends z.ZodType = z.ZodType> {
+  readonly aggregate: A;
+  /** Version written today; older versions are upcast when read. */
+  readonly schemaVersion: number;
+  readonly dataSchema: S;
+  /** One step per older version: 1→2, 2→3, … */
+  readonly upcasters: readonly Upcaster[];
+}
+
+const def = <A extends AggregateName, S extends z.ZodType>(
+  aggregate: A,
+  dataSchema: S,
+  schemaVersion = 1,
+  upcasters: readonly Upcaster[] = [],
+): EventDefinition<A, S> => ({ aggregate, schemaVersion, dataSchema, upcasters });
+
+/** The runtime event catalog: `type → {aggregate, schemaVersion, dataSchema, upcasters}`. */
+export const EVENT_CATALOG = {
+  PropletRegistered: def('proplet', PropletRegisteredDataSchema, 2, [defineUpcaster(1, PropletRegisteredV1DataSchema, upcastPropletRegisteredV1)]),
+  PropletUpdated: def('proplet', PropletUpdatedDataSchema),
+  PropletLabelled: def('proplet', PropletLabelledDataSchema),
+  PropletCordoned: def('proplet', PropletCordonedDataSchema),
+  PropletUncordoned: def('proplet', PropletUncordonedDataSchema),
+  PropletHealthChanged: def('proplet', PropletHealthChangedDataSchema),
+  PropletDeregistered: def('proplet', PropletDeregisteredDataSchema),
+  SiteEvacuationPaused: def('site', SiteEvacuationPausedDataSchema),
+  SiteEvacuationResumed: def('site', SiteEvacuationResumedDataSchema),
+  TaskCreated: def('task', TaskCreatedDataSchema),
+  TaskUpdated: def('task', TaskUpdatedDataSchema),
+  TaskStarted: def('task', TaskStartedDataSchema),
+  TaskScheduled: def('task', TaskScheduledDataSchema),
+  TaskDispatched: def('task', TaskDispatchedDataSchema),
+  TaskRunning: def('task', TaskRunningDataSchema),
+  TaskCompleted: def('task', TaskCompletedDataSchema),
+  TaskFailed: def('task', TaskFailedDataSchema),
+  TaskStopped: def('task', TaskStoppedDataSchema),
+  TaskEvacuated: def('task', TaskEvacuatedDataSchema),
+  TaskUnschedulable: def('task', TaskUnschedulableDataSchema),
+  TaskResultDiscarded: def('task', TaskResultDiscardedDataSchema),
+  TaskArchived: def('task', TaskArchivedDataSchema),
+  TaskDeleted: def('task', TaskDeletedDataSchema),
+} as const;
+
+// Compile-time guard: the catalog and the unions name exactly the same types, with the same data.
+type CatalogData = { [K in keyof typeof EVENT_CATALOG]: z.output<(typeof EVENT_CATALOG)[K]['dataSchema']> };
+type UnionData = { [K in DomainEventType]: EventOf<K>['data'] };
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _catalogMatchesUnions: Same<CatalogData, UnionData> = true;
+
+/** Every event type name, in catalog order. */
+export const EVENT_TYPES = Object.keys(EVENT_CATALOG) as DomainEventType[];
+
+/** True when `type` is in the catalog. */
+export const isEventType = (type: string): type is DomainEventType => Object.prototype.hasOwnProperty.call(EVENT_CATALOG, type);
+
+/** The event types of one aggregate (what a consumer of `<p>.events.<aggregate>.*` can see). */
+export function eventTypesOf(aggregate: AggregateName): DomainEventType[] {
+  return EVENT_TYPES.filter((t) => EVENT_CATALOG[t].aggregate === aggregate);
+}
+
+function definitionOrThrow(type: string): EventDefinition {
+  if (!isEventType(type)) throw InvalidError.field('type', type, 'is not a known event type');
+  return EVENT_CATALOG[type];
+}
+
+/**
+ * Brings `data` written at `schemaVersion` to the current version of `type` and validates it.
+ * Throws `InvalidError` naming the type, the version and the field.
+ */
+export function upcastEventData<T extends DomainEventType>(type: T, schemaVersion: number, data: unknown): EventOf<T>['data'];
+export function upcastEventData(type: string, schemaVersion: number, data: unknown): unknown;
+export function upcastEventData(type: string, schemaVersion: number, data: unknown): unknown {
+  const d = definitionOrThrow(type);
+  if (!Number.isInteger(schemaVersion) || schemaVersion < 1) {
+    throw InvalidError.field('schemaVersion', schemaVersion, `${type}: must be an integer >= 1`);
+  }
+  if (schemaVersion > d.schemaVersion) {
+    throw InvalidError.field('schemaVersion', schemaVersion, `${type}: written by a newer producer; this reader knows up to v${d.schemaVersion}`);
+  }
+  let current = data;
+  for (let v = schemaVersion; v < d.schemaVersion; v++) {
+    const step = d.upcasters.find((u) => u.fromVersion === v);
+    if (step === undefined) throw InvalidError.field('schemaVersion', schemaVersion, `${type}: no upcaster from v${v}`);
+    const old = parseOrThrow(step.schema, current, `${type} v${v}`, 'data');
+    current = step.up(old as never);
+  }
+  const via = schemaVersion === d.schemaVersion ? '' : ` (upcast from v${schemaVersion})`;
+  return parseOrThrow(d.dataSchema, current, `${type} v${d.schemaVersion}${via}`, 'data');
+}
+
+/**
+ * Validates an envelope read from the log, upcasts its data step by step to the current schema
+ * version and validates it. Returns a typed event envelope (with the current `schemaVersion`) or
+ * throws `InvalidError` naming the type, the version and the field. Unknown types throw too:
+ * consumers that skip unknown types do so from the `Propeller-Type` header before parsing.
+ */
+export function parseEvent(raw: unknown): EventEnvelope {
+  const env = parseOrThrow(EnvelopeSchema, raw, 'event envelope');
+  const d = definitionOrThrow(env.type);
+  if (env.aggregate !== d.aggregate) {
+    throw InvalidError.field('aggregate', env.aggregate, `${env.type} belongs to aggregate ${d.aggregate}`);
+  }
+  const data = upcastEventData(env.type, env.schemaVersion, env.data);
+  return { ...env, schemaVersion: d.schemaVersion, data } as EventEnvelope;
+}
+
+/** Inputs of `makeEnvelope`. Ids and the clock come in from the edge (STYLE.md rule 8). */
+export interface MakeEnvelopeInput<E extends DomainEvent> {
+  event: E;
+  /** Optional; when given it must be the event type's aggregate. */
+  aggregate?: AggregateName;
+  aggregateId: string;
+  meta: EventMeta;
+  /** UUID; also the JetStream message id. */
+  id: string;
+  occurredAt: string | Date;
+}
+
+const MakeEnvelopeFieldsSchema = z.object({
+  id: z.uuid(),
+  aggregateId: AggregateIdSchema,
+  occurredAt: TimestampSchema,
+  correlationId: z.string().min(1),
+});
+
+/**
+ * Wraps an event in its envelope at the current schema version, validating its data first, so a
+ * broken invariant throws `InvalidError` before anything is written.
+ */
+export function makeEnvelope<E extends DomainEvent>(input: MakeEnvelopeInput<E>): EventEnvelope<E> {
+  const { event, meta } = input;
+  const d = definitionOrThrow(event.type);
+  if (input.aggregate !== undefined && input.aggregate !== d.aggregate) {
+    throw InvalidError.field('aggregate', input.aggregate, `${event.type} belongs to aggregate ${d.aggregate}`);
+  }
+  const occurredAt = input.occurredAt instanceof Date ? input.occurredAt.toISOString() : input.occurredAt;
+  const fields = parseOrThrow(
+    MakeEnvelopeFieldsSchema,
+    { id: input.id, aggregateId: input.aggregateId, occurredAt, correlationId: meta.correlationId },
+    `${event.type} envelope`,
+  );
+  const data = parseOrThrow(d.dataSchema, event.data, `${event.type} v${d.schemaVersion}`, 'data');
+  const envelope: Envelope = {
+    id: fields.id,
+    type: event.type,
+    schemaVersion: d.schemaVersion,
+    aggregate: d.aggregate,
+    aggregateId: fields.aggregateId,
+    occurredAt: fields.occurredAt,
+    correlationId: fields.correlationId,
+    causationId: meta.causationId ?? null,
+    traceparent: meta.traceparent ?? null,
+    data,
+  };
+  return envelope as EventEnvelope<E>;
+}
+
+/** Event data as JSON bytes for the log. */
+export function encodeEvent(envelope: Envelope): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(envelope));
+}
+
+/** `parseEvent` for bytes read from the log; bytes that are not JSON throw `InvalidError`. */
+export function decodeEvent(bytes: Uint8Array): EventEnvelope {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new InvalidError(`event envelope: not JSON (${e instanceof Error ? e.message : String(e)})`, [
+      { field: '(root)', rule: 'must be a JSON object' },
+    ]);
+  }
+  return parseEvent(raw);
+}
