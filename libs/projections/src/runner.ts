@@ -301,7 +301,22 @@ class Worker {
     }
   }
 
+  /**
+   * Applies a batch and moves the checkpoint in one transaction. When an event throws, the transaction rolls back;
+   * the events before it are then committed on their own, so the projection stops exactly at the poisoned event.
+   */
   private async flush(batch: JsMsg[]): Promise<void> {
+    try {
+      await this.applyBatch(batch);
+    } catch (e) {
+      if (!(e instanceof ProjectionApplyError) || isTransient(e.cause)) throw e;
+      const before = batch.findIndex((m) => m.seq === e.seq);
+      if (before > 0) await this.applyBatch(batch.slice(0, before));
+      throw e;
+    }
+  }
+
+  private async applyBatch(batch: JsMsg[]): Promise<void> {
     const last = batch[batch.length - 1];
     if (last === undefined) return;
     const from = this.seq;

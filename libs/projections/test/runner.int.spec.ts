@@ -1,0 +1,83 @@
+import { sql } from 'kysely';
+import { getCheckpoint, waitForSequence } from '../src';
+import { ledgerProjection } from './ledger';
+import { balances, eventually, LEASE_TTL_MS, openEnv, type TestEnv } from './env';
+import { expectedBalances, kvLeases, lastOf, ledgerEvents, publishLedger } from './support';
+
+describe('ProjectionRunner (real NATS + Postgres)', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await openEnv();
+  });
+  afterAll(() => env.close());
+
+  it('catches up on 1,200 events in transactions of at most 500, each event applied once', async () => {
+    const events = ledgerEvents(1200);
+    const seqs = await publishLedger(env.nc, env.names, events);
+    const { runner } = env.runner([ledgerProjection()]);
+    runner.start();
+
+    expect(await waitForSequence(env.db, 'ledger', lastOf(seqs), 20_000)).toBe(true);
+    expect(await balances(env.db)).toEqual(expectedBalances(events));
+    const perTx = await env.db
+      .selectFrom('ledger_entries')
+      .select(['tx', sql<number>`count(*)::int`.as('n')])
+      .groupBy('tx')
+      .execute();
+    expect(perTx.reduce((s, r) => s + r.n, 0)).toBe(1200);
+    expect(Math.max(...perTx.map((r) => r.n))).toBeLessThanOrEqual(500);
+    expect(perTx.length).toBeGreaterThanOrEqual(3);
+    expect(runner.health()).toEqual({ status: 'ok', projections: [{ name: 'ledger', state: 'running', seq: lastOf(seqs) }] });
+  });
+
+  it('moves its checkpoint past events of types it does not handle, without applying them', async () => {
+    const before = await balances(env.db);
+    const seqs = await publishLedger(env.nc, env.names, [
+      { account: 'acct-0', type: 'Noted', amount: 1000 },
+      { account: 'acct-0', type: 'Noted', amount: 1000 },
+    ]);
+    expect(await waitForSequence(env.db, 'ledger', lastOf(seqs), 5000)).toBe(true);
+    expect((await getCheckpoint(env.db, 'ledger'))?.seq).toBe(lastOf(seqs));
+    expect(await balances(env.db)).toEqual(before);
+  });
+
+  it('lets a writer read its own write: waitForSequence answers once the row is there, and times out past the end', async () => {
+    const seq = lastOf(await publishLedger(env.nc, env.names, [{ account: 'fresh', type: 'Deposited', amount: 42 }]));
+    expect(await waitForSequence(env.db, 'ledger', seq, 5000)).toBe(true);
+    // No sleep between: the row is visible as soon as the wait answers.
+    expect((await balances(env.db))['fresh']).toEqual({ balance: 42, entries: 1 });
+    expect(await waitForSequence(env.db, 'ledger', seq + 1, 300)).toBe(false);
+  });
+
+  it('runs on one instance at a time; a second waits on the lease and takes over when the first stops', async () => {
+    let attempts = 0;
+    const leases = kvLeases(env.nc, env.names, LEASE_TTL_MS);
+    const { runner: second } = env.runner([ledgerProjection()], {
+      acquireLease: (key) => {
+        attempts += 1;
+        return leases(key);
+      },
+    });
+    second.start();
+    const first = env.runners[0];
+    if (first === undefined) throw new Error('the first test starts a runner');
+    // Refused twice (not just not-yet-tried): the first instance really holds the lease.
+    await eventually('two refused lease attempts', () => attempts >= 3);
+    expect(second.state('ledger').state).toBe('standby');
+
+    await first.stop();
+    const events = ledgerEvents(10, 3, 5000);
+    const before = await balances(env.db);
+    const seqs = await publishLedger(env.nc, env.names, events);
+    expect(await waitForSequence(env.db, 'ledger', lastOf(seqs), 10_000)).toBe(true);
+    expect(second.state('ledger').state).toBe('running');
+    const after = await balances(env.db);
+    const added = expectedBalances(events);
+    for (const [account, b] of Object.entries(added)) {
+      expect(after[account]).toEqual({
+        balance: (before[account]?.balance ?? 0) + b.balance,
+        entries: (before[account]?.entries ?? 0) + b.entries,
+      });
+    }
+  });
+});
