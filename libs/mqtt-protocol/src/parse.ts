@@ -1,0 +1,162 @@
+import type { z } from 'zod';
+import { formatValue } from '@propeller/events';
+import {
+  aliveSchema,
+  createSchema,
+  metricsSchema,
+  registryChunkSchema,
+  registryRequestSchema,
+  resultsSchema,
+  startSchema,
+  stopSchema,
+  taskMetricsSchema,
+  taskStartedSchema,
+  type AliveMessage,
+  type CreateMessage,
+  type MetricsMessage,
+  type RegistryChunkMessage,
+  type RegistryRequestMessage,
+  type ResultsMessage,
+  type StartMessage,
+  type StopMessage,
+  type TaskMetricsMessage,
+  type TaskStartedMessage,
+} from './messages';
+import type { ParseResult, Rejection } from './result';
+import type { TopicKind } from './topics';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/**
+ * Largest payload accepted per kind, in bytes; a larger one is rejected as `too_large` before it is
+ * parsed, so a hostile device cannot make the gateway parse megabytes of JSON.
+ * Control messages: 64 KiB. results: 1 MiB (stdout may be long). start: 24 MiB (a 16 MiB module
+ * in base64 plus the envelope). registry_chunk: 4 MiB (default chunks are 64 KiB).
+ */
+export const MAX_PAYLOAD_BYTES: Readonly<Record<TopicKind, number>> = {
+  create: 64 * KiB,
+  alive: 64 * KiB,
+  start: 24 * MiB,
+  stop: 64 * KiB,
+  task_started: 64 * KiB,
+  results: 1 * MiB,
+  metrics: 64 * KiB,
+  task_metrics: 64 * KiB,
+  registry_request: 64 * KiB,
+  registry_chunk: 4 * MiB,
+};
+
+/** The parsed message type of each kind. */
+export interface MessageOfKind {
+  create: CreateMessage;
+  alive: AliveMessage;
+  start: StartMessage;
+  stop: StopMessage;
+  task_started: TaskStartedMessage;
+  results: ResultsMessage;
+  metrics: MetricsMessage;
+  task_metrics: TaskMetricsMessage;
+  registry_request: RegistryRequestMessage;
+  registry_chunk: RegistryChunkMessage;
+}
+
+const SCHEMAS: { readonly [K in TopicKind]: z.ZodType<MessageOfKind[K]> } = {
+  create: createSchema,
+  alive: aliveSchema,
+  start: startSchema,
+  stop: stopSchema,
+  task_started: taskStartedSchema,
+  results: resultsSchema,
+  metrics: metricsSchema,
+  task_metrics: taskMetricsSchema,
+  registry_request: registryRequestSchema,
+  registry_chunk: registryChunkSchema,
+};
+
+/** A payload as it comes off MQTT (Buffer, Uint8Array) or as text; an already-decoded object is accepted too. */
+export type Payload = string | Uint8Array | Record<string, unknown>;
+
+const decoder = new TextDecoder('utf-8');
+
+function reject(reason: Rejection['reason'], message: string, field?: string): Rejection {
+  return field === undefined ? { ok: false, reason, message } : { ok: false, reason, field, message };
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = root;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+/**
+ * Parses and validates one payload of a kind. Never throws: returns the normalised message or a
+ * typed rejection. Order of checks: size (`too_large`), JSON (`not_json`), object (`not_object`),
+ * then the schema's first issue — `missing_field` when the field is absent or `null`,
+ * `invalid_field` otherwise, with the field's path, its value and what was expected.
+ */
+export function parseMessage<K extends TopicKind>(kind: K, payload: Payload): ParseResult<MessageOfKind[K]> {
+  let raw: unknown;
+  if (typeof payload === 'string' || payload instanceof Uint8Array) {
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.byteLength;
+    const limit = MAX_PAYLOAD_BYTES[kind];
+    if (size > limit) return reject('too_large', `${kind} payload is ${size} bytes, over the limit of ${limit} bytes`);
+    const text = typeof payload === 'string' ? payload : decoder.decode(payload);
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      return reject('not_json', `${kind} payload is not JSON (${e instanceof Error ? e.message : String(e)}): ${formatValue(text)}`);
+    }
+  } else {
+    raw = payload;
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    const got = raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw;
+    return reject('not_object', `${kind} payload must be a JSON object (got ${got}: ${formatValue(raw)})`);
+  }
+  const schema = SCHEMAS[kind] as z.ZodType<MessageOfKind[K]>;
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  const path = issue?.path ?? [];
+  const field = fieldPath(path);
+  const value = valueAt(raw, path);
+  const expected = issue?.message ?? 'invalid';
+  if (value === undefined || value === null) {
+    return reject('missing_field', `${kind}: ${field} is missing (${expected})`, field);
+  }
+  return reject('invalid_field', `${kind}: ${field} ${expected}, got ${formatValue(value)}`, field);
+}
+
+/** Parses a create payload. */
+export const parseCreate = (payload: Payload): ParseResult<CreateMessage> => parseMessage('create', payload);
+/** Parses an alive payload (heartbeat or last-will). */
+export const parseAlive = (payload: Payload): ParseResult<AliveMessage> => parseMessage('alive', payload);
+/** Parses a start payload (either dialect). */
+export const parseStart = (payload: Payload): ParseResult<StartMessage> => parseMessage('start', payload);
+/** Parses a stop payload (either dialect). */
+export const parseStop = (payload: Payload): ParseResult<StopMessage> => parseMessage('stop', payload);
+/** Parses a task_started payload. */
+export const parseTaskStarted = (payload: Payload): ParseResult<TaskStartedMessage> => parseMessage('task_started', payload);
+/** Parses a results payload. */
+export const parseResults = (payload: Payload): ParseResult<ResultsMessage> => parseMessage('results', payload);
+/** Parses a metrics payload. */
+export const parseMetrics = (payload: Payload): ParseResult<MetricsMessage> => parseMessage('metrics', payload);
+/** Parses a task_metrics payload. */
+export const parseTaskMetrics = (payload: Payload): ParseResult<TaskMetricsMessage> => parseMessage('task_metrics', payload);
+/** Parses a registry request (`registry/proplet`). */
+export const parseRegistryRequest = (payload: Payload): ParseResult<RegistryRequestMessage> => parseMessage('registry_request', payload);
+/** Parses a registry chunk (`registry/server`). */
+export const parseRegistryChunk = (payload: Payload): ParseResult<RegistryChunkMessage> => parseMessage('registry_chunk', payload);
