@@ -44,7 +44,7 @@ export interface CreateLoggerOptions {
  * Structured JSON logger of one service: one JSON object a line with `level` as a word, an ISO `time`,
  * `service`, and secret fields (`REDACT_PATHS`) replaced by `****`. Level default `info`.
  */
-export function createLogger(service: string, level: string = 'info', options: CreateLoggerOptions = {}): Logger {
+export function createLogger(service: string, level = 'info', options: CreateLoggerOptions = {}): Logger {
   const opts: LoggerOptions = {
     level,
     base: { service, pid: process.pid, ...options.base },
