@@ -1,1 +1,2 @@
 export { wat } from './wat';
+export { waitFor } from './wait';

@@ -1,6 +1,6 @@
 import { isInvalid } from '@propeller/events';
 import { wat } from '../testing';
-import { capModuleMemory, WASM_PAGE } from './memory-cap';
+import { capModuleMemory, exposeMemory, HOST_MEMORY_EXPORT, WASM_PAGE } from './memory-cap';
 import { exportedFunctionType, readModule } from './module';
 import { wasm, type WasmImports, type WasmMemory } from './webassembly';
 
@@ -121,5 +121,26 @@ describe('readModule', () => {
   it('refuses a section that claims more bytes than the module has', () => {
     const bytes = Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 0x40, 0x01]);
     expect(() => readModule(bytes)).toThrow(/section 1 at byte 8 claims 64 bytes, past the end/);
+  });
+});
+
+describe('exposeMemory', () => {
+  it('exports an unexported memory to the host, adding an export section where there was none', async () => {
+    const exposed = exposeMemory(await wat('(module (memory 1) (func $f) (start $f) (data (i32.const 0) "x"))'));
+    expect(wasm.validate(exposed)).toBe(true);
+    const instance = new wasm.Instance(new wasm.Module(exposed));
+    expect((instance.exports[HOST_MEMORY_EXPORT] as WasmMemory).buffer.byteLength).toBe(WASM_PAGE);
+  });
+
+  it('appends to an existing export section and keeps the other exports', async () => {
+    const exposed = exposeMemory(await wat('(module (memory 1) (func (export "seven") (result i32) i32.const 7))'));
+    const instance = new wasm.Instance(new wasm.Module(exposed));
+    expect((instance.exports['seven'] as () => number)()).toBe(7);
+    expect(instance.exports[HOST_MEMORY_EXPORT]).toBeDefined();
+  });
+
+  it('leaves a module that already exports its memory unchanged', async () => {
+    const source = await wat('(module (memory (export "memory") 1))');
+    expect(exposeMemory(source)).toBe(source);
   });
 });

@@ -1,6 +1,6 @@
 import { InvalidError } from '@propeller/events';
-import { encodeU32 } from './leb128';
-import { type ImportedMemory, type MemoryLimits, type ModuleInfo, readModule, SECTION_MEMORY } from './module';
+import { encodeU32, readU32 } from './leb128';
+import { type ImportedMemory, type MemoryLimits, type ModuleInfo, readModule, SECTION_EXPORT, SECTION_MEMORY } from './module';
 
 /** Bytes in one WebAssembly page. */
 export const WASM_PAGE = 65536;
@@ -54,4 +54,42 @@ export function capModuleMemory(bytes: Uint8Array, capBytes: number): CappedModu
   out.set(bytes.subarray(section.end), section.start + header.length + content.length);
   // Re-read so that section offsets in `info` describe the bytes we return.
   return { bytes: out, info: readModule(out), capPages, importedMemories };
+}
+
+/** Export name under which `exposeMemory` makes an unexported memory visible to the host. */
+export const HOST_MEMORY_EXPORT = '__propeller_memory';
+
+/**
+ * Adds an export of memory 0 when the module defines it without exporting it, so the host can tell
+ * "the task ran out of its capped memory" from any other trap. Nothing else changes: a Wasm module
+ * cannot observe its own exports.
+ */
+export function exposeMemory(bytes: Uint8Array): Uint8Array {
+  const info = readModule(bytes);
+  if (info.memories.length === 0 || info.importedMemories.length > 0) return bytes;
+  if ([...info.exports.values()].some((e) => e.kind === 'memory' && e.index === 0) || info.exports.has(HOST_MEMORY_EXPORT)) return bytes;
+  const name = new TextEncoder().encode(HOST_MEMORY_EXPORT);
+  const entry = [...encodeU32(name.length), ...name, 0x02, 0x00];
+  const existing = info.sections.find((s) => s.id === SECTION_EXPORT);
+  let at: number;
+  let end: number;
+  let content: number[];
+  if (existing) {
+    const { next } = readU32(bytes, existing.contentStart, 'export count');
+    content = [...encodeU32(info.exports.size + 1), ...bytes.subarray(next, existing.end), ...entry];
+    at = existing.start;
+    end = existing.end;
+  } else {
+    // The export section goes after type..global (ids 1-6) and before start, element, data count, code, data.
+    const after = info.sections.find((s) => [8, 9, 10, 11, 12].includes(s.id));
+    at = after?.start ?? bytes.length;
+    end = at;
+    content = [...encodeU32(1), ...entry];
+  }
+  const section = [SECTION_EXPORT, ...encodeU32(content.length), ...content];
+  const out = new Uint8Array(at + section.length + (bytes.length - end));
+  out.set(bytes.subarray(0, at), 0);
+  out.set(section, at);
+  out.set(bytes.subarray(end), at + section.length);
+  return out;
 }
