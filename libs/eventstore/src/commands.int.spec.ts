@@ -1,0 +1,205 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  InvalidError,
+  isConflict,
+  isInvalid,
+  isNotFound,
+  isPropellerError,
+  NotFoundError,
+  type Envelope,
+  type InvalidError as InvalidErrorType,
+} from '@propeller/events';
+import { cleanup, connectTest, testEnvelope, testNames } from './testing';
+import {
+  AggregateCache,
+  ConcurrencyError,
+  EventStore,
+  handleCommand,
+  provision,
+  sendCommand,
+  serveCommands,
+  type AppendResult,
+  type CommandServer,
+  type Decider,
+} from './index';
+
+// A counter aggregate: small enough to read at a glance, rich enough to fail in every way.
+type CounterCommand = { type: 'Add'; by: number } | { type: 'Bump' };
+type CounterEvent = { type: 'Added'; data: { by: number } };
+type CounterState = { status: 'new' } | { status: 'counting'; total: number; count: number };
+
+const counter: Decider<CounterCommand, CounterEvent, CounterState> = {
+  initialState: () => ({ status: 'new' }),
+  decide(command, state) {
+    switch (command.type) {
+      case 'Add':
+        if (!(command.by > 0)) throw InvalidError.field('by', command.by, 'must be > 0');
+        return [{ type: 'Added', data: { by: command.by } }];
+      case 'Bump':
+        if (state.status === 'new') throw new NotFoundError('counter does not exist');
+        return [{ type: 'Added', data: { by: 1 } }];
+      default: {
+        const never: never = command;
+        return never;
+      }
+    }
+  },
+  evolve(state, event) {
+    const base = state.status === 'counting' ? state : { total: 0, count: 0 };
+    return { status: 'counting', total: base.total + event.data.by, count: base.count + 1 };
+  },
+};
+
+const meta = { correlationId: 'corr-1' };
+const names = testNames();
+let nc: NatsConnection;
+let store: EventStore;
+
+beforeAll(async () => {
+  nc = await connectTest('eventstore-commands-int');
+  await provision(nc, names);
+  store = await EventStore.connect(nc, names);
+});
+
+afterAll(async () => {
+  await cleanup(nc, names);
+  await nc.close();
+});
+
+const add = (id: string, by: number, extra: Partial<Parameters<typeof handleCommand<CounterCommand, CounterEvent, CounterState>>[0]> = {}) =>
+  handleCommand({ store, aggregate: 'counter', id, decider: counter, command: { type: 'Add', by }, meta, ...extra });
+
+describe('handleCommand', () => {
+  it('folds, decides and appends, carrying the command metadata into the envelope', async () => {
+    const r = await add('c-basic', 2);
+    const r2 = await add('c-basic', 3);
+    expect(r2.state).toEqual({ status: 'counting', total: 5, count: 2 });
+    expect(r2.attempts).toBe(1);
+    const loaded = await store.load('counter', 'c-basic');
+    expect(loaded.lastSequence).toBe(r2.lastSequence);
+    expect(loaded.events[0]).toMatchObject({ type: 'Added', data: { by: 2 }, correlationId: 'corr-1', causationId: null, seq: r.lastSequence });
+  });
+
+  it('retries a version conflict against a stale cached state and succeeds', async () => {
+    const cache = new AggregateCache<CounterState>();
+    await add('c-stale', 1, { cache });
+    // Another replica appends behind this cache's back.
+    await add('c-stale', 10);
+    const r = await add('c-stale', 100, { cache });
+    expect(r.attempts).toBe(2);
+    expect(r.state).toEqual({ status: 'counting', total: 111, count: 3 });
+    expect(cache.get('counter', 'c-stale')).toMatchObject({ lastSequence: r.lastSequence, state: r.state });
+  });
+
+  it('lets concurrent commands on one aggregate all succeed through retries', async () => {
+    const results = await Promise.all([1, 2, 3, 4, 5].map((by) => add('c-concurrent', by)));
+    const final = await handleCommand({ store, aggregate: 'counter', id: 'c-concurrent', decider: counter, command: { type: 'Bump' }, meta });
+    expect(final.state).toEqual({ status: 'counting', total: 16, count: 6 });
+    expect(results.reduce((n, r) => n + r.attempts, 0)).toBeGreaterThan(5);
+  });
+
+  it('gives up with ConcurrencyError after maxRetries conflicts', async () => {
+    // A real store with a competing writer that always gets in first.
+    class ContendedStore extends EventStore {
+      tries = 0;
+      override async append(aggregate: string, id: string, envelopes: readonly Envelope[], expected: number): Promise<AppendResult> {
+        this.tries++;
+        const { lastSequence } = await this.load(aggregate, id);
+        await super.append(aggregate, id, [testEnvelope(aggregate, id, { type: 'Added', data: { by: 1 } })], lastSequence);
+        return super.append(aggregate, id, envelopes, expected);
+      }
+    }
+    const contended = new ContendedStore(nc, names);
+    await expect(
+      handleCommand({ store: contended, aggregate: 'counter', id: 'c-hot', decider: counter, command: { type: 'Add', by: 1 }, meta, maxRetries: 2 }),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    expect(contended.tries).toBe(3);
+  });
+
+  it('propagates decider errors unchanged and writes nothing', async () => {
+    await expect(add('c-invalid', -1)).rejects.toMatchObject({ code: 'Invalid', issues: [{ field: 'by', value: -1, rule: 'must be > 0' }] });
+    await expect(
+      handleCommand({ store, aggregate: 'counter', id: 'c-missing', decider: counter, command: { type: 'Bump' }, meta }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    expect((await store.load('counter', 'c-invalid')).events).toEqual([]);
+  });
+
+  it('snapshots past the threshold and starts from the snapshot afterwards', async () => {
+    let last = 0;
+    for (let i = 0; i < 3; i++) last = (await add('c-snap', 1, { snapshot: { every: 3 } })).lastSequence;
+    expect(await store.loadSnapshot('counter', 'c-snap')).toEqual({ seq: last, state: { status: 'counting', total: 3, count: 3 }, schemaVersion: 1 });
+    // A doctored snapshot proves the next load folds from it rather than from the first event.
+    await store.saveSnapshot('counter', 'c-snap', { seq: last, state: { status: 'counting', total: 1000, count: 3 }, schemaVersion: 1 });
+    expect((await add('c-snap', 1, { snapshot: { every: 3 } })).state).toEqual({ status: 'counting', total: 1001, count: 4 });
+    // A snapshot of another state version is ignored: the log is replayed.
+    expect((await add('c-snap', 1, { snapshot: { every: 3, schemaVersion: 2 } })).state).toEqual({ status: 'counting', total: 5, count: 5 });
+  });
+});
+
+describe('commands over request/reply', () => {
+  let servers: CommandServer[] = [];
+  const servedBy: number[] = [];
+
+  beforeAll(() => {
+    servers = [0, 1].map((replica) =>
+      serveCommands(nc, names, 'counter', {
+        add: async (request) => {
+          servedBy.push(replica);
+          const { id, by } = request as { id: string; by: number };
+          return handleCommand({ store, aggregate: 'counter', id, decider: counter, command: { type: 'Add', by }, meta });
+        },
+        bump: async (request) =>
+          handleCommand({ store, aggregate: 'counter', id: (request as { id: string }).id, decider: counter, command: { type: 'Bump' }, meta }),
+        crash: async () => {
+          throw new Error('boom');
+        },
+        conflict: async () => {
+          throw new ConcurrencyError({ aggregate: 'counter', aggregateId: 'x', expectedSequence: 3 });
+        },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  it('answers with the appended sequences', async () => {
+    const reply = await sendCommand(nc, names, 'counter', 'add', { id: 'w-1', by: 4 });
+    expect(reply).toMatchObject({ ok: true, aggregateId: 'w-1', sequences: [expect.any(Number)] });
+    expect((await store.load('counter', 'w-1')).lastSequence).toBe(reply.lastSequence);
+  });
+
+  it('rebuilds typed errors on the caller side', async () => {
+    const invalid = await sendCommand(nc, names, 'counter', 'add', { id: 'w-2', by: 0 }).catch((e: unknown) => e);
+    expect(isInvalid(invalid)).toBe(true);
+    expect((invalid as InvalidErrorType).issues).toEqual([{ field: 'by', value: 0, rule: 'must be > 0' }]);
+    expect(isNotFound(await sendCommand(nc, names, 'counter', 'bump', { id: 'w-none' }).catch((e: unknown) => e))).toBe(true);
+    const conflict = await sendCommand(nc, names, 'counter', 'conflict', {}).catch((e: unknown) => e);
+    expect(isConflict(conflict)).toBe(true);
+    expect(conflict).toMatchObject({ details: { aggregate: 'counter', expectedSequence: 3 } });
+  });
+
+  it('answers invalid JSON with Invalid and an unexpected failure with Internal, and keeps serving', async () => {
+    const raw = await nc.request(names.commandSubject('counter', 'add'), '{not json', { timeout: 5_000 });
+    expect(raw.json()).toMatchObject({ ok: false, error: { code: 'Invalid' } });
+    const crash = await sendCommand(nc, names, 'counter', 'crash', {}).catch((e: unknown) => e);
+    expect(isPropellerError(crash) && crash.code).toBe('Internal');
+    await expect(sendCommand(nc, names, 'counter', 'add', { id: 'w-3', by: 1 })).resolves.toMatchObject({ ok: true });
+  });
+
+  it('reports a command nobody serves as Internal without waiting for the timeout', async () => {
+    const started = Date.now();
+    const e = await sendCommand(nc, names, 'counter', 'unknown', {}, { timeoutMs: 4_000 }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'Internal', details: { reason: 'noResponders' } });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('spreads requests over the replicas of the queue group, each answered once', async () => {
+    servedBy.length = 0;
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => sendCommand(nc, names, 'counter', 'add', { id: `q-${i}`, by: 1 })));
+    expect(replies.every((r) => r.ok)).toBe(true);
+    expect(servedBy).toHaveLength(20);
+    expect(new Set(servedBy)).toEqual(new Set([0, 1]));
+  });
+});
