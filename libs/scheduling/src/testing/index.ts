@@ -1,4 +1,6 @@
 import { toCandidate } from '../candidate';
+import { explanationText } from '../explanation';
+import type { Placed, PlaceResult, Unschedulable } from '../place';
 import type { Candidate, CandidateInput, PropletType, SchedulingTask } from '../types';
 
 /**
@@ -67,3 +69,15 @@ export const aProplet = (id: string): PropletBuilder => new PropletBuilder(id);
 
 /** Starts a task (`name` defaults to `add`); override any field. */
 export const aTask = (id: string, fields: Partial<SchedulingTask> = {}): SchedulingTask => ({ id, name: 'add', ...fields });
+
+/** The placement of a result, or a failure that prints why the task was unschedulable. */
+export function placedOf(r: PlaceResult): Placed {
+  if (r.placed === undefined) throw new Error(`expected a placement, got unschedulable:\n${explanationText(r.unschedulable.explanation)}`);
+  return r.placed;
+}
+
+/** The unschedulable outcome of a result, or a failure naming where the task went. */
+export function unschedulableOf(r: PlaceResult): Unschedulable {
+  if (r.unschedulable === undefined) throw new Error(`expected unschedulable, got placed on ${r.placed.propletId}`);
+  return r.unschedulable;
+}
