@@ -80,7 +80,7 @@ export interface PropletSpec {
 /** CRD phase of a Proplet (ARCHITECTURE.md "Names on each layer"). */
 export type PropletPhase = 'Initializing' | 'Running' | 'Offline' | 'Failed';
 
-export interface PropletStatus {
+export interface PropletCrStatus {
   phase?: PropletPhase;
   observedGeneration?: number;
   lastSeen?: string;
@@ -99,7 +99,7 @@ export interface PropletResource {
   kind: 'Proplet';
   metadata: ObjectMeta;
   spec: PropletSpec;
-  status?: PropletStatus;
+  status?: PropletCrStatus;
 }
 
 export type PreferredPropletType = 'k8s' | 'external' | 'any';
@@ -130,7 +130,7 @@ export interface TaskSpec {
 /** CRD phase of a Task (ARCHITECTURE.md "Names on each layer"). */
 export type TaskPhase = 'Pending' | 'Scheduled' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
 
-export interface TaskStatus {
+export interface TaskCrStatus {
   phase?: TaskPhase;
   taskId?: string;
   observedGeneration?: number;
@@ -149,5 +149,5 @@ export interface TaskResource {
   kind: 'Task';
   metadata: ObjectMeta;
   spec: TaskSpec;
-  status?: TaskStatus;
+  status?: TaskCrStatus;
 }

@@ -1,0 +1,65 @@
+import type { PropletPhase, TaskPhase } from './crd/types';
+
+/**
+ * The one place where domain names meet CRD names (ARCHITECTURE.md "Names on each layer"):
+ * camelCase domain states on one side, PascalCase CRD phases on the other.
+ *
+ * The domain unions mirror `PropletHealth` and `TaskStatus` of libs/events (common.ts); they are
+ * restated here because that module is not yet exported from `@propeller/events`. Switch to the
+ * imports once it is.
+ */
+
+/** Proplet health as the health monitor judges it (domain layer). */
+export type PropletHealth = 'unknown' | 'healthy' | 'offline' | 'failed' | 'deregistered';
+/** Task status on the domain layer. */
+export type TaskStatus = 'created' | 'pending' | 'scheduled' | 'running' | 'completed' | 'failed' | 'stopped';
+
+/** Every Proplet phase, in the order of the CRD enum. */
+export const PROPLET_PHASES: readonly PropletPhase[] = ['Initializing', 'Running', 'Offline', 'Failed'];
+/** Every Task phase, in the order of the CRD enum. */
+export const TASK_PHASES: readonly TaskPhase[] = ['Pending', 'Scheduled', 'Running', 'Completed', 'Failed', 'Stopped'];
+
+/** `unknown → Initializing`, `healthy → Running`, `offline → Offline`, `failed → Failed`; a deregistered proplet is `Offline`. */
+export function propletPhaseOf(health: PropletHealth): PropletPhase {
+  switch (health) {
+    case 'unknown':
+      return 'Initializing';
+    case 'healthy':
+      return 'Running';
+    case 'offline':
+    case 'deregistered':
+      return 'Offline';
+    case 'failed':
+      return 'Failed';
+    default: {
+      const never: never = health;
+      throw new Error(`unknown proplet health ${String(never)}`);
+    }
+  }
+}
+
+/** `created`/`pending → Pending`, the others to their PascalCase name. */
+export function taskPhaseOf(status: TaskStatus): TaskPhase {
+  switch (status) {
+    case 'created':
+    case 'pending':
+      return 'Pending';
+    case 'scheduled':
+      return 'Scheduled';
+    case 'running':
+      return 'Running';
+    case 'completed':
+      return 'Completed';
+    case 'failed':
+      return 'Failed';
+    case 'stopped':
+      return 'Stopped';
+    default: {
+      const never: never = status;
+      throw new Error(`unknown task status ${String(never)}`);
+    }
+  }
+}
+
+/** True for the statuses nothing moves a task out of. */
+export const isTerminalTaskStatus = (s: TaskStatus): boolean => s === 'completed' || s === 'failed' || s === 'stopped';
