@@ -155,7 +155,7 @@ export function deriveRegistration(create: CreateMessage, context: RegistrationC
   if (ext?.capacity?.memory !== undefined) capacity.memory = ext.capacity.memory;
   else if (md?.total_memory_bytes !== undefined) capacity.memory = bytesToQuantity(md.total_memory_bytes);
 
-  const metadata: PropletMetadata = { tags };
+  const metadata: PropletMetadata = { tags: [...tags] };
   const set = <K extends keyof PropletMetadata>(key: K, value: PropletMetadata[K] | undefined): void => {
     if (value !== undefined) metadata[key] = value;
   };
