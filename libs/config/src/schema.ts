@@ -134,6 +134,10 @@ export const configSchema = {
     env: ['METRICS_PORT'],
     doc: 'Port of /health and /metrics (default per service: registry 9101, scheduler 9102, health-monitor 9103, mqtt-gateway 9104).',
   }),
+  shutdownTimeout: duration('10s', {
+    min: '100ms',
+    doc: 'Longest graceful stop after SIGTERM/SIGINT; past it the process exits with status 1.',
+  }),
   moduleMaxBytes: size('16Mi', { env: ['MODULE_MAX_BYTES'], doc: 'Largest Wasm module accepted into the module store.' }),
   taskRetention: duration('7d', { env: ['TASK_RETENTION'], doc: 'How long a terminal task stays before it is archived and purged.' }),
   logLevel: oneOf(LOG_LEVELS, 'info', { env: ['LOG_LEVEL'], doc: 'Lowest level of the JSON logs.' }),
