@@ -12,6 +12,7 @@ import {
   isInvalid,
   makeEnvelope,
   parseEvent,
+  parseStoredEvent,
 } from './index';
 import { EXAMPLE_AT, EXAMPLE_EVENT_DATA, EXAMPLE_TASK_ID, exampleEnvelope, testUuid } from './testing';
 
@@ -104,6 +105,11 @@ describe('parseEvent', () => {
     const e = invalid(() => parseEvent({ ...exampleEnvelope('TaskStarted'), id: 'not-a-uuid' }));
     expect(e.message).toMatch(/^event envelope: id: /);
     expect(invalid(() => parseEvent('TaskStarted')).issues[0]?.field).toBe('(root)');
+  });
+
+  it('keeps the stream sequence of a stored event', () => {
+    const stored = { ...v1Registered, seq: 17 };
+    expect(parseStoredEvent(stored)).toEqual(expect.objectContaining({ seq: 17, schemaVersion: 2, type: 'PropletRegistered' }));
   });
 
   it('narrows data on type', () => {

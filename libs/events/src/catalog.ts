@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AggregateIdSchema, TimestampSchema } from './common';
-import { type AggregateName, type Envelope, EnvelopeSchema, type EventMeta } from './envelope';
+import { type AggregateName, type Envelope, EnvelopeSchema, type EventMeta, type StoredEnvelope } from './envelope';
 import { InvalidError } from './errors';
 import {
   type PropletEvent,
@@ -43,6 +43,9 @@ export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T 
 
 /** An envelope whose `type` and `data` belong together, so `switch (e.type)` narrows `e.data`. */
 export type EventEnvelope<E extends DomainEvent = DomainEvent> = E extends DomainEvent ? Envelope<E['type'], E['data']> : never;
+
+/** A typed event envelope read from the stream, with its stream sequence. */
+export type StoredEventEnvelope<E extends DomainEvent = DomainEvent> = EventEnvelope<E> & { seq: number };
 
 /**
  * One upgrade step of an event's data, from `fromVersion` to `fromVersion + 1`. `schema` validates
@@ -166,11 +169,16 @@ export function parseEvent(raw: unknown): EventEnvelope {
   return { ...env, schemaVersion: d.schemaVersion, data } as EventEnvelope;
 }
 
+/** `parseEvent` for an envelope the event store read back; keeps its stream sequence. */
+export function parseStoredEvent(stored: StoredEnvelope): StoredEventEnvelope {
+  return { ...parseEvent(stored), seq: stored.seq };
+}
+
 /** Inputs of `makeEnvelope`. Ids and the clock come in from the edge (STYLE.md rule 8). */
 export interface MakeEnvelopeInput<E extends DomainEvent> {
   event: E;
   /** Optional; when given it must be the event type's aggregate. */
-  aggregate?: AggregateName;
+  aggregate?: AggregateName | (string & {});
   aggregateId: string;
   meta: EventMeta;
   /** UUID; also the JetStream message id. */

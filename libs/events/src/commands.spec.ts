@@ -15,7 +15,6 @@ import {
   parseCommand,
   parseCommandReply,
   unwrapReply,
-  wireIdFor,
 } from './index';
 import { EXAMPLE_COMMAND_DATA, EXAMPLE_TASK_ID } from './testing';
 
@@ -145,20 +144,5 @@ describe('command replies', () => {
       expect.arrayContaining(['aggregateId', 'lastSequence']),
     );
     expect(() => parseCommandReply({ ok: false, error: { code: 'Oops', message: 'x' } })).toThrow(InvalidError);
-  });
-});
-
-describe('wireIdFor', () => {
-  it('is the task id for attempt 1 and a stable UUIDv5 per later attempt', () => {
-    expect(wireIdFor(EXAMPLE_TASK_ID, 1)).toBe(EXAMPLE_TASK_ID);
-    const second = wireIdFor(EXAMPLE_TASK_ID, 2);
-    expect(second).toBe('8eb367ef-29bc-5b72-9f1f-ac71f515ab3e');
-    expect(second).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-/);
-    expect(wireIdFor(EXAMPLE_TASK_ID, 3)).not.toBe(second);
-  });
-
-  it('refuses attempt 0 and task ids that are not UUIDs', () => {
-    expect(invalid(() => wireIdFor(EXAMPLE_TASK_ID, 0)).issues[0]?.field).toBe('attempt');
-    expect(invalid(() => wireIdFor('task-1', 2)).issues[0]?.field).toBe('taskId');
   });
 });

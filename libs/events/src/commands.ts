@@ -89,7 +89,7 @@ export const StartTaskSchema = z.object({ taskId });
 export const StopTaskSchema = z.object({ taskId, reason: z.string().optional() });
 /** `task.delete`: remove the task (stopping an attempt on a proplet). */
 export const DeleteTaskSchema = z.object({ taskId });
-/** `task.schedule`: the placement loop chose a proplet for `attempt`; needs `meta.fencingToken`. The wire id is derived (`wireIdFor`). */
+/** `task.schedule`: the placement loop chose a proplet for `attempt`; needs `meta.fencingToken`. The decider derives the wire id (`wireIdFor` of `@propeller/mqtt-protocol`). */
 export const ScheduleTaskSchema = z.object({ taskId, propletId, attempt: AttemptSchema, explanation: z.string().max(MAX_EXPLANATION_CHARS) });
 /** `task.recordUnschedulable`: no proplet fits `attempt`; needs `meta.fencingToken`. */
 export const RecordTaskUnschedulableSchema = z.object({ taskId, attempt: AttemptSchema, reasons: z.array(z.string().min(1)).min(1) });

@@ -1,4 +1,3 @@
-import { v5 as uuidv5, validate as isUuid } from 'uuid';
 import { z } from 'zod';
 import {
   AggregateIdSchema,
@@ -16,27 +15,16 @@ import {
   TimestampSchema,
   type TypedEvent,
 } from './common';
-import { InvalidError } from './errors';
 
 /**
  * Events of the Task aggregate (subject `<p>.events.task.<taskId>`), written by the scheduler only.
  * The task id is the envelope's `aggregateId`, so it is not repeated in `data`.
  */
 
-/** Task ids are UUIDs: attempt wire ids are UUIDv5 names under them. */
+/** Task ids are UUIDs (made at the edge: v4, UUIDv5 of an `Idempotency-Key`, or a `Task` CR's uid); wire ids of attempts are UUIDv5 names under them. */
 export const TaskIdSchema = z.uuid();
 
-/**
- * The id an attempt travels under on MQTT (PROTOCOL.md "Wire ids fence attempts"): attempt 1 is the
- * task id itself, attempt n ≥ 2 is `UUIDv5(taskId, "attempt/" + n)`.
- */
-export function wireIdFor(taskId: string, attempt: number): string {
-  if (!Number.isInteger(attempt) || attempt < 1) throw InvalidError.field('attempt', attempt, 'must be an integer >= 1');
-  if (!isUuid(taskId)) throw InvalidError.field('taskId', taskId, 'must be a UUID');
-  return attempt === 1 ? taskId : uuidv5(`attempt/${attempt}`, taskId);
-}
-
-/** Wire id of an attempt (see `wireIdFor`). */
+/** Wire id of an attempt: `wireIdFor(taskId, attempt)` of `@propeller/mqtt-protocol` (PROTOCOL.md "Wire ids fence attempts"). */
 export const WireIdSchema = z.string().min(1);
 
 const taskName = z.string().min(1).max(253);

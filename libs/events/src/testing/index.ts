@@ -11,7 +11,7 @@ import type { CommandDataInput, CommandName } from '../commands';
 export const EXAMPLE_TASK_ID = '3f1c2b7a-8d4e-4b6f-9a0c-1d2e3f4a5b6c';
 export const EXAMPLE_PROPLET_ID = 'esp32-7';
 export const EXAMPLE_AT = '2026-11-27T13:00:00.000Z';
-// wireIdFor(EXAMPLE_TASK_ID, 2)
+// wireIdFor(EXAMPLE_TASK_ID, 2) of @propeller/mqtt-protocol
 const wireId2 = '8eb367ef-29bc-5b72-9f1f-ac71f515ab3e';
 
 /** One valid `data` per event type (current schema version). */
