@@ -26,6 +26,8 @@ export interface LeaseOptions {
 }
 
 const KEY_RE = /^[-/_=.A-Za-z0-9]+$/;
+// Shortest pause between two acquisition tries, so a late server-side expiry is not hammered.
+const MIN_RETRY_MS = 25;
 
 /**
  * A singleton lease in the leases KV bucket (ARCHITECTURE.md "Singletons"): acquired with
@@ -44,6 +46,7 @@ export class Lease {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #tick: Promise<void> = Promise.resolve();
+  #nextTryMs = 0;
 
   constructor(
     readonly kv: KV,
@@ -109,7 +112,8 @@ export class Lease {
   #schedule(ms: number): void {
     if (!this.#running) return;
     this.#timer = setTimeout(() => {
-      this.#tick = this.#step().finally(() => this.#schedule(this.#token > 0 ? this.#renewEveryMs : this.#retryEveryMs));
+      this.#nextTryMs = this.#retryEveryMs;
+      this.#tick = this.#step().finally(() => this.#schedule(this.#token > 0 ? this.#renewEveryMs : this.#nextTryMs));
     }, ms);
   }
 
@@ -130,8 +134,18 @@ export class Lease {
       this.#lastRenewAt = Date.now();
       this.opts.onAcquired?.(revision);
     } catch {
-      // Held by someone else (or NATS unreachable): try again on the next tick.
+      // Held by someone else (or NATS unreachable): try again on the next tick, or right when
+      // the holder's last write expires if that comes sooner.
+      this.#nextTryMs = await this.#untilExpiry().catch(() => this.#retryEveryMs);
     }
+  }
+
+  /** Milliseconds until the current holder's last write ages out of the bucket (a little after). */
+  async #untilExpiry(): Promise<number> {
+    const entry = await this.kv.get(this.key);
+    if (!entry) return 0;
+    const left = entry.created.getTime() + this.ttlMs - Date.now();
+    return Math.min(this.#retryEveryMs, Math.max(MIN_RETRY_MS, left + MIN_RETRY_MS));
   }
 
   async #renew(): Promise<void> {
