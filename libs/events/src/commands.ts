@@ -307,7 +307,9 @@ export const CommandOkSchema = z.object({
 export const CommandErrorSchema = z.object({ ok: z.literal(false), error: WireErrorSchema });
 /** The reply to every command. */
 export const CommandReplySchema = z.discriminatedUnion('ok', [CommandOkSchema, CommandErrorSchema]);
+/** A successful command reply. */
 export type CommandOk = z.infer<typeof CommandOkSchema>;
+/** A command's reply: `CommandOk` or `{ok: false, error}`. */
 export type CommandReply = CommandOk | { ok: false; error: WireError };
 
 /** A success reply. */

@@ -7,6 +7,7 @@ export const HEADER_SCHEMA = 'Propeller-Schema';
 
 /** Aggregates that own an event subject. */
 export const AGGREGATES = ['proplet', 'task', 'site'] as const;
+/** `proplet`, `task` or `site`. */
 export type AggregateName = (typeof AGGREGATES)[number];
 
 /**
@@ -26,6 +27,7 @@ export const EnvelopeSchema = z.object({
   data: z.unknown(),
 });
 
+/** The envelope's TypeScript shape; `EventEnvelope` ties `type` to `data`. */
 export interface Envelope<T extends string = string, D = unknown> {
   id: string;
   type: T;

@@ -72,6 +72,13 @@ describe('toWireError / fromWireError', () => {
     expect(isNotFound(fromWireError(wire))).toBe(true);
   });
 
+  it('recognises a typed error from a second copy of this module by its code, and nothing else', () => {
+    const foreign = Object.assign(new Error('lost the race'), { code: 'Conflict' });
+    expect([isPropellerError(foreign), isConflict(foreign), isNotFound(foreign)]).toEqual([true, true, false]);
+    const nodeError = Object.assign(new Error('no such file'), { code: 'ENOENT' });
+    expect(isPropellerError(nodeError)).toBe(false);
+  });
+
   it('keeps a cause out of the wire shape', () => {
     const wire = toWireError(new ConflictError('lost the race', { cause: new Error('secret internals') }));
     expect(JSON.stringify(wire)).not.toContain('secret internals');

@@ -2,7 +2,9 @@
  * The small, named error hierarchy that crosses service boundaries (STYLE.md rule 10).
  * Every error has a stable `code`; callers use the `isX()` predicates, never message text.
  */
+/** Every stable error code, as they travel on the wire. */
 export const ERROR_CODES = ['NotFound', 'Invalid', 'Conflict', 'Unschedulable', 'NotLeader', 'Internal'] as const;
+/** One stable error code. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Field-level detail of an `Invalid` error: which field, what value, which rule. */
@@ -77,7 +79,10 @@ export class InternalError extends PropellerError {
 // the module still match; a plain wire object (`WireError`) does not — rebuild it with `fromWireError`.
 const hasCode = (e: unknown, code: ErrorCode): boolean => e instanceof Error && (e as { code?: unknown }).code === code;
 
-export const isPropellerError = (e: unknown): e is PropellerError => e instanceof PropellerError;
+/** True for any typed Propeller error (also from a second copy of this module). */
+export const isPropellerError = (e: unknown): e is PropellerError =>
+  e instanceof PropellerError || (e instanceof Error && (ERROR_CODES as readonly unknown[]).includes((e as { code?: unknown }).code));
+/** `isX(e)`: true when `e` is a typed error with that code (never a plain `WireError` object). */
 export const isNotFound = (e: unknown): e is NotFoundError => hasCode(e, 'NotFound');
 export const isInvalid = (e: unknown): e is InvalidError => hasCode(e, 'Invalid');
 export const isConflict = (e: unknown): e is ConflictError => hasCode(e, 'Conflict');

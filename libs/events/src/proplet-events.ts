@@ -49,6 +49,7 @@ export type PropletRegistered = TypedEvent<'PropletRegistered', PropletRegistere
 export const PropletRegisteredV1DataSchema = PropletRegisteredDataSchema.omit({ channel: true }).extend({
   channelId: z.string().min(1),
 });
+/** v1 data of `PropletRegistered` (read only, through the upcaster). */
 export type PropletRegisteredV1Data = z.infer<typeof PropletRegisteredV1DataSchema>;
 
 /** Domain that v1 events implicitly used (the default `PROPELLER_DOMAIN_ID`). */

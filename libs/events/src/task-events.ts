@@ -92,6 +92,7 @@ function applySpecDefaults<T extends { name: string; functionName?: string | und
  * `preferredPropletType` `any`, `maxAttempts` 3, `timeoutMs` 10 min (null for daemons).
  */
 export const TaskSpecSchema = z.object(taskSpecShape).refine(notBothSources, notBothSourcesRule).transform(applySpecDefaults);
+/** A task spec with its defaults applied. */
 export type TaskSpec = z.output<typeof TaskSpecSchema>;
 /** What a caller may send for a new task (defaults not yet applied). */
 export type TaskSpecInput = z.input<typeof TaskSpecSchema>;
