@@ -129,7 +129,7 @@ describe('EventStore.load', () => {
     expect(none).toEqual({ events: [], lastSequence: r.lastSequence });
   });
 
-  it('loads 1,000 events of one aggregate, interleaved with another, in order and quickly', async () => {
+  it('loads 1,000 events of one aggregate, interleaved with another, in order', async () => {
     const id = 'big-1';
     let seq = 0;
     let other = 0;
@@ -137,14 +137,11 @@ describe('EventStore.load', () => {
       seq = (await store.append('task', id, [testEnvelope('task', id, { data: { n } })], seq)).lastSequence;
       if (n % 100 === 0) other = (await store.append('task', 'big-other', [testEnvelope('task', 'big-other')], other)).lastSequence;
     }
-    const started = performance.now();
+    // Speed is measured by `npm run bench`, never asserted (docs/adr/0003-test-levels.md).
     const loaded = await store.load('task', id);
-    const ms = performance.now() - started;
     expect(loaded.events).toHaveLength(1_000);
     expect(loaded.events.map((e) => (e.data as { n: number }).n)).toEqual([...Array(1_000).keys()]);
     expect(loaded.lastSequence).toBe(seq);
-    // Generous for a shared 2-core machine; one request per event would be several times slower.
-    expect(ms).toBeLessThan(1_500);
   });
 });
 
