@@ -1,0 +1,8 @@
+import type { Scenario } from '../harness';
+import { scenario as config } from './config';
+
+/**
+ * Every scenario `npm run bench` knows. To add one: write `scenarios/<name>.ts` exporting
+ * `scenario: Scenario` (see ../harness.ts) and list it here.
+ */
+export const scenarios: readonly Scenario[] = [config];
