@@ -80,12 +80,13 @@ describe('parseCommand', () => {
 
   it('applies defaults to proplet.register', () => {
     const cmd = parseCommand('proplet.register', request('proplet.register'));
-    expect(cmd.data).toEqual(expect.objectContaining({ labels: {}, capacity: {}, metadata: {} }));
+    expect(cmd.data).toEqual(expect.objectContaining({ origin: 'create', labels: {}, capacity: {}, metadata: {} }));
   });
 
   it.each([
     ['proplet.register', { ...EXAMPLE_COMMAND_DATA['proplet.register'], dialect: 'wasm3' }, 'data.dialect'],
     ['proplet.register', { ...EXAMPLE_COMMAND_DATA['proplet.register'], propletId: '' }, 'data.propletId'],
+    ['proplet.register', { ...EXAMPLE_COMMAND_DATA['proplet.register'], origin: 'rumour' }, 'data.origin'],
     ['proplet.update', { propletId: 'p' }, 'data'],
     ['proplet.label', { propletId: 'p' }, 'data'],
     ['proplet.changeHealth', { ...EXAMPLE_COMMAND_DATA['proplet.changeHealth'], to: 'zombie' }, 'data.to'],

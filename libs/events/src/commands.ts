@@ -35,15 +35,24 @@ const atLeastOne = (keys: readonly string[]) => (d: Record<string, unknown>) => 
 
 // ---- proplet.* (served by the registry) ----
 
-/** `proplet.register`: a proplet announced itself (MQTT create, a k8s pod, a pre-registered CR). Defaults: labels, capacity, metadata `{}`. */
+/**
+ * What made the sender register a proplet: an MQTT `create` (also from k8s pods), a heartbeat from an
+ * unknown proplet, or an operator (pre-registration from a `Proplet` CR or the API). Only `create`
+ * and `operator` revive a deregistered proplet.
+ */
+export const RegistrationOriginSchema = z.enum(['create', 'heartbeat', 'operator']);
+export type RegistrationOrigin = z.infer<typeof RegistrationOriginSchema>;
+
+/** `proplet.register`: a proplet announced itself. Defaults: `origin` `create`; labels, capacity, metadata `{}`. */
 export const RegisterPropletSchema = PropletRegisteredDataSchema.omit({ registeredAt: true }).extend({
   propletId,
+  origin: RegistrationOriginSchema.default('create'),
   labels: PropletRegisteredDataSchema.shape.labels.default({}),
   capacity: PropletRegisteredDataSchema.shape.capacity.default({}),
   metadata: PropletRegisteredDataSchema.shape.metadata.default({}),
 });
 
-const updatableKeys = ['deviceType', 'capabilities', 'labels', 'capacity', 'maxTasks', 'dialect', 'channel', 'metadata', 'owner'] as const;
+const updatableKeys = ['deviceType', 'capabilities', 'labels', 'capacity', 'maxTasks', 'dialect', 'channel', 'metadata', 'owner', 'extensionVersion'] as const;
 /** `proplet.update`: device-reported changes of a known proplet; at least one field. */
 export const UpdatePropletSchema = z
   .object({ propletId, ...PropletUpdatedDataSchema.shape })
@@ -223,6 +232,8 @@ export interface Command<N extends CommandName = CommandName> {
 
 /** Every command, discriminated on `name`. */
 export type AnyCommand = { [N in CommandName]: Command<N> }[CommandName];
+/** The member of `AnyCommand` named `N` (equals `Command<N>` for a literal `N`; assignable to the unions for a generic one). */
+export type CommandOf<N extends CommandName> = Extract<AnyCommand, { name: N }>;
 /** Commands served by the registry for the Proplet aggregate. */
 export type PropletCommand = Extract<AnyCommand, { aggregate: 'proplet' }>;
 /** Commands served by the registry for the Site aggregate. */
@@ -273,7 +284,7 @@ export function commandSubjectFor(names: NatsNames, command: CommandName): strin
  * Validates a request for `name` (meta, data, fencing token) and returns the typed command.
  * Throws `InvalidError` naming the command and the field (e.g. `data.channel.layout`).
  */
-export function parseCommand<N extends CommandName>(name: N, raw: unknown): Command<N>;
+export function parseCommand<N extends CommandName>(name: N, raw: unknown): CommandOf<N>;
 export function parseCommand(name: string, raw: unknown): AnyCommand;
 export function parseCommand(name: string, raw: unknown): AnyCommand {
   if (!isCommandName(name)) throw InvalidError.field('command', name, 'is not a known command');

@@ -37,6 +37,8 @@ export const PropletRegisteredDataSchema = z.object({
   metadata: PropletMetadataSchema,
   /** Set for `k8s` proplets (the pod's CR) and pre-registered external ones. */
   owner: OwnerSchema.optional(),
+  /** Version of the `propeller` extension the proplet sent (PROTOCOL.md "create"); absent for upstream proplets, which get no extension fields in their starts. */
+  extensionVersion: z.number().int().positive().optional(),
   registeredAt: TimestampSchema,
 });
 export type PropletRegisteredData = z.infer<typeof PropletRegisteredDataSchema>;
@@ -80,6 +82,8 @@ export const PropletUpdatedDataSchema = z
     channel: ChannelSchema.optional(),
     metadata: PropletMetadataSchema.optional(),
     owner: OwnerSchema.optional(),
+    /** `null`: the proplet no longer sends the extension. */
+    extensionVersion: z.number().int().positive().nullable().optional(),
     updatedAt: TimestampSchema,
   })
   .refine((d) => Object.keys(d).some((k) => k !== 'updatedAt'), { message: 'must change at least one field' });
