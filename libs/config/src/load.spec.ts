@@ -157,6 +157,11 @@ describe('loadConfig', () => {
       expect(sources[key as keyof typeof sources]).toEqual({ from: 'env', name });
     });
 
+    it('warns about a PROPELLER_ variable that names no key', () => {
+      const { warnings } = load({ PROPELLER_HEALTH_MONITOR_OFLINE_THRESHOLD: '1m', PROPELLER_CONFIG: '', PROPELLER_TEST_LEVEL: 'unit' });
+      expect(warnings).toEqual(['PROPELLER_HEALTH_MONITOR_OFLINE_THRESHOLD is not a configuration variable (ignored); see docs/configuration.md']);
+    });
+
     it('lets the PROPELLER_ name win over its alias and warns about the shadowed one', () => {
       const { config, sources, warnings } = load({ PROPELLER_HEALTH_MONITOR_OFFLINE_THRESHOLD: '1m', OFFLINE_THRESHOLD: '2m' });
       expect(config.healthMonitor.offlineThreshold).toBe(60_000);

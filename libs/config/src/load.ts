@@ -69,6 +69,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     sources[key] = raw?.source ?? { from: 'default' };
   }
 
+  warnings.push(...unknownEnvWarnings(env));
   const config = tree as unknown as PropellerConfig;
   checkRelations(config, sources as ConfigSources, issues);
   if (issues.length > 0) throw new ConfigError(issues);
@@ -174,6 +175,18 @@ function pickRaw(
   // A YAML key left empty (`password:`) means "not set", as an empty env var does.
   if (node === undefined || node === null) return undefined;
   return { value: node, source: { from: 'file', file: filePath } };
+}
+
+// Names under PROPELLER_ that are not configuration keys but are known to be used elsewhere.
+const OTHER_PROPELLER_VARS = new Set([CONFIG_FILE_ENV, 'PROPELLER_TEST_LEVEL']);
+
+/** A `PROPELLER_*` variable that names no key is most likely a typo of one; say so. */
+function unknownEnvWarnings(env: Readonly<Record<string, string | undefined>>): string[] {
+  const known = new Set(knobEntries().flatMap((e) => e.envNames));
+  return Object.keys(env)
+    .filter((name) => name.startsWith('PROPELLER_') && !known.has(name) && !OTHER_PROPELLER_VARS.has(name))
+    .sort()
+    .map((name) => `${name} is not a configuration variable (ignored); see docs/configuration.md`);
 }
 
 // ------------------------------------------------------------------ errors

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
 
@@ -149,6 +150,20 @@ describe('runService as a process', () => {
     expect((await s.exited).code).toBe(1);
     const fatal = s.logs().find(byMsg('uncaught exception'));
     expect(fatal).toMatchObject({ level: 'fatal', err: { message: 'boom from a timer' } });
+  });
+
+  it('exits 1 and says why when its metrics port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, r));
+    try {
+      const port = (blocker.address() as { port: number }).port;
+      const s = spawnService({ METRICS_PORT: String(port) });
+      expect((await s.exited).code).toBe(1);
+      expect(s.stderr()).toContain('EADDRINUSE');
+      expect(s.logs().some(byMsg('started'))).toBe(false);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('exits 1 and says why when start fails', async () => {

@@ -68,7 +68,8 @@ function defaultIo(): ServiceIo {
  * The bootstrap every service's `main.ts` calls: loads the config (a bad value exits with status 78 and
  * every problem on stderr, as JSON and as text, before anything connects), logs the effective
  * configuration with its sources (secrets masked), serves `/health` and `/metrics`, starts the service,
- * and stops it gracefully on SIGTERM/SIGINT within `shutdownTimeout`.
+ * and stops it gracefully on SIGTERM/SIGINT within `shutdownTimeout`. In a real process it never
+ * rejects: every failure is logged and ends in `process.exit` (78 config, 1 otherwise).
  */
 export async function runService(def: ServiceDefinition, ioOverrides: Partial<ServiceIo> = {}): Promise<ServiceHandle> {
   const io: ServiceIo = { ...defaultIo(), ...ioOverrides };
@@ -110,7 +111,17 @@ export async function runService(def: ServiceDefinition, ioOverrides: Partial<Se
   let port: number | undefined;
   if (def.serveHttp ?? true) {
     server = createServer((req, res) => void serveHttp(req, res, health, metrics, logger));
-    port = await listen(server, config.metricsPort ?? def.defaultMetricsPort);
+    const wanted = config.metricsPort ?? def.defaultMetricsPort;
+    try {
+      port = await listen(server, wanted);
+    } catch (e) {
+      logger.fatal({ err: e, port: wanted }, 'cannot serve /health and /metrics');
+      reportStartupError(io, def.name, e);
+      await tracing.shutdown().catch(() => undefined);
+      logger.flush();
+      io.exit(EXIT_FAILURE);
+      throw e;
+    }
     logger.info({ port }, 'serving /health and /metrics');
   }
 
