@@ -24,9 +24,9 @@ import {
 } from './index';
 
 // A counter aggregate: small enough to read at a glance, rich enough to fail in every way.
-type CounterCommand = { type: 'Add'; by: number } | { type: 'Bump' };
-type CounterEvent = { type: 'Added'; data: { by: number } };
-type CounterState = { status: 'new' } | { status: 'counting'; total: number; count: number };
+type CounterCommand = { type: 'Add'; by: number } | { type: 'Bump' } | { type: 'Close' } | { type: 'Reopen' };
+type CounterEvent = { type: 'Added'; data: { by: number } } | { type: 'Closed'; data: null } | { type: 'Reopened'; data: null };
+type CounterState = { status: 'new' } | { status: 'counting' | 'closed'; total: number; count: number };
 
 const counter: Decider<CounterCommand, CounterEvent, CounterState> = {
   initialState: () => ({ status: 'new' }),
@@ -38,6 +38,12 @@ const counter: Decider<CounterCommand, CounterEvent, CounterState> = {
       case 'Bump':
         if (state.status === 'new') throw new NotFoundError('counter does not exist');
         return [{ type: 'Added', data: { by: 1 } }];
+      case 'Close':
+        // Already closed: nothing to do (idempotent command).
+        return state.status === 'closed' ? [] : [{ type: 'Closed', data: null }];
+      case 'Reopen':
+        if (state.status !== 'closed') throw InvalidError.field('status', state.status, 'must be closed to reopen');
+        return [{ type: 'Reopened', data: null }];
       default: {
         const never: never = command;
         return never;
@@ -45,8 +51,19 @@ const counter: Decider<CounterCommand, CounterEvent, CounterState> = {
     }
   },
   evolve(state, event) {
-    const base = state.status === 'counting' ? state : { total: 0, count: 0 };
-    return { status: 'counting', total: base.total + event.data.by, count: base.count + 1 };
+    const base = state.status === 'new' ? { total: 0, count: 0 } : { total: state.total, count: state.count };
+    switch (event.type) {
+      case 'Added':
+        return { status: state.status === 'closed' ? 'closed' : 'counting', total: base.total + event.data.by, count: base.count + 1 };
+      case 'Closed':
+        return { status: 'closed', ...base };
+      case 'Reopened':
+        return { status: 'counting', ...base };
+      default: {
+        const never: never = event;
+        return never;
+      }
+    }
   },
 };
 
@@ -89,6 +106,26 @@ describe('handleCommand', () => {
     expect(r.attempts).toBe(2);
     expect(r.state).toEqual({ status: 'counting', total: 111, count: 3 });
     expect(cache.get('counter', 'c-stale')).toMatchObject({ lastSequence: r.lastSequence, state: r.state });
+  });
+
+  it('checks the log before refusing a command or doing nothing on a cached state', async () => {
+    const cache = new AggregateCache<CounterState>();
+    const run = (command: CounterCommand, withCache: boolean) =>
+      handleCommand({ store, aggregate: 'counter', id: 'c-cached', decider: counter, command, meta, ...(withCache ? { cache } : {}) });
+    await run({ type: 'Add', by: 1 }, true);
+    // Another replica closes it: the cached state still says counting, yet reopening must work.
+    await run({ type: 'Close' }, false);
+    const reopened = await run({ type: 'Reopen' }, true);
+    expect(reopened.events).toEqual([{ type: 'Reopened', data: null }]);
+    // The cache says closed, another replica reopens it: closing again is not a no-op.
+    await run({ type: 'Close' }, true);
+    await run({ type: 'Reopen' }, false);
+    const closed = await run({ type: 'Close' }, true);
+    expect(closed.events).toEqual([{ type: 'Closed', data: null }]);
+    // With nothing new in the log, a refusal from the cached state stands.
+    await expect(run({ type: 'Close' }, true)).resolves.toMatchObject({ events: [] });
+    await expect(run({ type: 'Reopen' }, true)).resolves.toMatchObject({ events: [{ type: 'Reopened' }] });
+    await expect(run({ type: 'Reopen' }, true)).rejects.toMatchObject({ code: 'Invalid' });
   });
 
   it('lets concurrent commands on one aggregate all succeed through retries', async () => {

@@ -139,7 +139,8 @@ const defaultFromEnvelope = (envelope: StoredEnvelope): DomainEvent => ({
 /**
  * The generic command handler: load (from the cache, else snapshot + log), fold, decide, append
  * with the expected sequence; on a version conflict drop the cached entry, reload and decide again,
- * at most `maxRetries` times. Errors thrown by `decide` propagate unchanged and write nothing.
+ * at most `maxRetries` times. Errors thrown by `decide` propagate unchanged and write nothing; when
+ * they (or a no-op) come from a cached state, the log is checked for newer events first.
  */
 export async function handleCommand<C, E, S>(opts: HandleCommandOptions<C, E, S>): Promise<HandleCommandResult<E, S>> {
   const { store, aggregate, id, decider, command, meta, cache } = opts;
@@ -152,9 +153,29 @@ export async function handleCommand<C, E, S>(opts: HandleCommandOptions<C, E, S>
   const snapshotVersion = opts.snapshot === false ? 1 : (opts.snapshot?.schemaVersion ?? 1);
 
   for (let attempt = 1; ; attempt++) {
-    const current =
-      cache?.get(aggregate, id) ?? (await loadFolded(store, aggregate, id, decider, fromEnvelope, snapshotEvery === Infinity ? null : snapshotVersion));
-    const events = decider.decide(command, current.state);
+    const cached = cache?.get(aggregate, id);
+    let current = cached ?? (await loadFolded(store, aggregate, id, decider, fromEnvelope, snapshotEvery === Infinity ? null : snapshotVersion));
+    let events: E[];
+    if (cached) {
+      // A cached state may be behind another replica's writes. For a decision that writes, the
+      // append's expectation catches that; a refusal or a no-op is checked against the log first.
+      const outcome = tryDecide(decider, command, cached.state);
+      if (outcome.ok && outcome.events.length > 0) {
+        events = outcome.events;
+      } else {
+        const fresh = await catchUp(store, aggregate, id, decider, fromEnvelope, cached);
+        if (fresh.lastSequence === cached.lastSequence) {
+          if (!outcome.ok) throw outcome.error;
+          events = [];
+        } else {
+          current = fresh;
+          cache?.set(aggregate, id, fresh);
+          events = decider.decide(command, fresh.state);
+        }
+      }
+    } else {
+      events = decider.decide(command, current.state);
+    }
     if (events.length === 0) {
       cache?.set(aggregate, id, current);
       return { aggregateId: id, events, sequences: [], lastSequence: current.lastSequence, state: current.state, attempts: attempt };
@@ -181,6 +202,29 @@ export async function handleCommand<C, E, S>(opts: HandleCommandOptions<C, E, S>
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
   }
+}
+
+function tryDecide<C, E, S>(decider: Decider<C, E, S>, command: C, state: S): { ok: true; events: E[] } | { ok: false; error: unknown } {
+  try {
+    return { ok: true, events: decider.decide(command, state) };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** Folds the events appended after a cached state into it (one lookup when there are none). */
+async function catchUp<E, S>(
+  store: EventStore,
+  aggregate: string,
+  id: string,
+  decider: Pick<Decider<unknown, E, S>, 'evolve'>,
+  fromEnvelope: (envelope: StoredEnvelope) => E,
+  cached: CachedAggregate<S>,
+): Promise<CachedAggregate<S>> {
+  const { events, lastSequence } = await store.load(aggregate, id, { afterSequence: cached.lastSequence });
+  if (events.length === 0) return cached;
+  const state = events.reduce((s, e) => decider.evolve(s, fromEnvelope(e)), cached.state);
+  return { state, lastSequence, sinceSnapshot: cached.sinceSnapshot + events.length };
 }
 
 /** Folds one aggregate from its snapshot (when `snapshotVersion` matches) and the events after it. */
