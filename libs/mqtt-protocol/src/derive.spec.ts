@@ -1,4 +1,6 @@
+import { PropletRegisteredDataSchema } from '@propeller/events';
 import { bytesToQuantity, deriveRegistration, parseCreate, type DerivedRegistration, type RegistrationContext } from './index';
+import { createShapeSamples } from './testing';
 
 const at: RegistrationContext = { channel: 'ch1', layout: 'direct' };
 
@@ -27,7 +29,7 @@ describe('deriveRegistration: each create shape of PROTOCOL.md', () => {
     [
       'hybrid form',
       { proplet_id: 'esp-1', device_type: 'esp32', capabilities: ['wasm', 'sensor', 'wifi'] },
-      { propletId: 'esp-1', type: 'external', deviceType: 'esp32', capabilities: ['wasm', 'sensor', 'wifi'], labels: {}, capacity: {}, dialect: 'wamr', perPropletTopics: false },
+      { propletId: 'esp-1', type: 'external', deviceType: 'esp32', capabilities: ['wasm', 'sensor', 'wifi'], labels: {}, capacity: {}, dialect: 'wamr', channel: { domainId: 'propeller', channelId: 'ch1', layout: 'direct', perPropletTopics: false } },
     ],
     [
       'hybrid form of a Linux device',
@@ -43,8 +45,8 @@ describe('deriveRegistration: each create shape of PROTOCOL.md', () => {
         labels: { zone: 'b', 'propeller.io/site': 'paris-1' },
         capacity: { memory: '8Gi' },
         dialect: 'wasmtime',
-        namespace: 'default',
         metadata: {
+          namespace: 'default',
           description: 'edge box in hall B',
           tags: ['gpu', 'zone=b', 'camera'],
           location: 'paris-1',
@@ -62,7 +64,7 @@ describe('deriveRegistration: each create shape of PROTOCOL.md', () => {
     [
       'upstream form of an ESP32 (zephyr, wamr)',
       { proplet_id: 'esp-2', namespace: 'embedded', metadata: { os: 'zephyr', wasm_runtime: 'wamr', total_memory_bytes: 524288 } },
-      { deviceType: 'esp32', capabilities: ['wasm'], dialect: 'wamr', capacity: { memory: '512Ki' }, namespace: 'embedded' },
+      { deviceType: 'esp32', capabilities: ['wasm'], dialect: 'wamr', capacity: { memory: '512Ki' }, metadata: { namespace: 'embedded', os: 'zephyr', wasmRuntime: 'wamr', totalMemoryBytes: 524288, tags: [] } },
     ],
     [
       'upstream form with only wasm_runtime wamr',
@@ -107,7 +109,7 @@ describe('deriveRegistration: each create shape of PROTOCOL.md', () => {
     [
       'legacy form',
       { proplet_id: 'old-1', smq_channel_id: 'ch-legacy' },
-      { deviceType: 'linux', capabilities: ['wasm'], dialect: 'wasmtime', metadata: { tags: [], smqChannelId: 'ch-legacy' } },
+      { deviceType: 'linux', capabilities: ['wasm'], dialect: 'wasmtime', metadata: { tags: [] } },
     ],
     [
       'hybrid form with the extension',
@@ -132,7 +134,7 @@ describe('deriveRegistration: each create shape of PROTOCOL.md', () => {
         labels: { team: 'ml' },
         capacity: { cpu: '2', memory: '512Mi' },
         maxTasks: 4,
-        perPropletTopics: true,
+        channel: { domainId: 'propeller', channelId: 'ch1', layout: 'direct', perPropletTopics: true },
         owner: { namespace: 'prod', name: 'workers', uid: 'u-1' },
         extensionVersion: 1,
         dialect: 'wasmtime',
@@ -141,7 +143,7 @@ describe('deriveRegistration: each create shape of PROTOCOL.md', () => {
     [
       'our ESP32 firmware: upstream form with the extension',
       { proplet_id: 'fw-1', namespace: 'embedded', metadata: { os: 'zephyr', wasm_runtime: 'wamr' }, propeller: { v: 1, per_proplet_topics: true } },
-      { type: 'external', deviceType: 'esp32', dialect: 'wamr', perPropletTopics: true, extensionVersion: 1 },
+      { type: 'external', deviceType: 'esp32', dialect: 'wamr', channel: { domainId: 'propeller', channelId: 'ch1', layout: 'direct', perPropletTopics: true }, extensionVersion: 1 },
     ],
     [
       'mixed: hybrid + upstream + legacy + extension',
@@ -179,9 +181,29 @@ describe('deriveRegistration: each create shape of PROTOCOL.md', () => {
     expect(derive(payload)).toMatchObject(expected);
   });
 
-  it('records the channel and layout the create arrived on', () => {
-    const reg = derive({ proplet_id: 'p1' }, { channel: 'messages', layout: 'messages' });
-    expect(reg).toMatchObject({ channel: 'messages', layout: 'messages' });
+  it('records the domain, channel and layout the create arrived on', () => {
+    expect(derive({ proplet_id: 'p1' }, { domainId: 'd7', channel: 'messages', layout: 'messages' }).channel).toEqual({
+      domainId: 'd7',
+      channelId: 'messages',
+      layout: 'messages',
+      perPropletTopics: false,
+    });
+  });
+
+  it('keeps the legacy smq_channel_id out of the registration: the channel is the topic’s', () => {
+    expect(derive({ proplet_id: 'old', smq_channel_id: 'x' }).metadata).toEqual({ tags: [] });
+  });
+
+  it.each([
+    ['without uid', { namespace: 'prod', name: 'workers' }],
+    ['without namespace', { name: 'workers', uid: 'u-1' }],
+  ])('drops an incomplete owner (%s)', (_name, owner) => {
+    expect(derive({ proplet_id: 'p', propeller: { owner } })).not.toHaveProperty('owner');
+  });
+
+  it('drops a tag that cannot be a label instead of failing the registration', () => {
+    const reg = derive({ proplet_id: 'p', metadata: { tags: [`k=${'v'.repeat(1025)}`, `${'k'.repeat(318)}=v`, 'ok=1'], location: 'x'.repeat(1025) } });
+    expect(reg.labels).toEqual({ ok: '1' });
   });
 
   it('leaves out what is unknown rather than inventing it', () => {
@@ -194,9 +216,7 @@ describe('deriveRegistration: each create shape of PROTOCOL.md', () => {
       labels: {},
       capacity: {},
       dialect: 'wasmtime',
-      channel: 'ch1',
-      layout: 'direct',
-      perPropletTopics: false,
+      channel: { domainId: 'propeller', channelId: 'ch1', layout: 'direct', perPropletTopics: false },
       metadata: { tags: [] },
     });
   });
@@ -224,4 +244,17 @@ describe('bytesToQuantity', () => {
   ])('writes %i bytes as %s', (bytes, quantity) => {
     expect(bytesToQuantity(bytes)).toBe(quantity);
   });
+});
+
+describe('contract with @propeller/events', () => {
+  it.each(createShapeSamples('ev').map((sample) => [sample.name, sample.payload] as const))(
+    'the registration derived from the %s create is valid PropletRegistered data as it stands',
+    (_name, payload) => {
+      const { propletId: _id, extensionVersion: _v, ...data } = derive(payload);
+      const parsed = PropletRegisteredDataSchema.safeParse({ ...data, registeredAt: '2026-11-27T13:00:00.000Z' });
+      expect(parsed.error?.issues ?? []).toEqual([]);
+      // Nothing of ours is silently stripped by the event schema.
+      expect(parsed.data).toEqual({ ...data, registeredAt: '2026-11-27T13:00:00.000Z' });
+    },
+  );
 });

@@ -1,5 +1,5 @@
-import type { CreateMessage } from './messages';
-import type { Layout } from './topics';
+import { MAX_LABEL_KEY_LENGTH, MAX_LABEL_VALUE_LENGTH, type CreateMessage } from './messages';
+import { DEFAULT_DOMAIN_ID, type Layout } from './topics';
 
 /** How a proplet wants its start/stop messages shaped: upstream Rust/ours (`wasmtime`) or ESP32 firmware (`wamr`). */
 export type Dialect = 'wasmtime' | 'wamr';
@@ -19,8 +19,10 @@ export interface Capacity {
   memory?: string;
 }
 
-/** Upstream metadata, camelCased, with empty fields absent. */
+/** Upstream metadata, camelCased, with empty fields absent (the shape of `PropletMetadata` in @propeller/events). */
 export interface PropletMetadata {
+  /** Upstream's top-level `namespace` (an ESP32 says `embedded`). */
+  namespace?: string;
   description?: string;
   tags: string[];
   location?: string;
@@ -32,18 +34,35 @@ export interface PropletMetadata {
   totalMemoryBytes?: number;
   propletVersion?: string;
   wasmRuntime?: string;
-  /** Legacy `smq_channel_id`, kept for information. */
-  smqChannelId?: string;
 }
 
-/** Who owns a proplet (a `Proplet` custom resource, for pods the k8s-agent runs). */
+/** Owner as a device states it in the `propeller` extension (name required, the rest optional). */
 export interface PropletOwner {
   namespace?: string;
   name: string;
   uid?: string;
 }
 
-/** What a create means, in domain (camelCase) terms: ready to become `PropletRegistered` / `PropletUpdated`. */
+/** A complete owner reference (a `Proplet` custom resource), as the events carry it. */
+export interface OwnerRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** Where the plane reaches a proplet (the shape of `Channel` in @propeller/events). */
+export interface PropletChannel {
+  domainId: string;
+  channelId: string;
+  layout: Layout;
+  /** The proplet listens on `control/manager/{start,stop}/{proplet_id}` only. Default false. */
+  perPropletTopics: boolean;
+}
+
+/**
+ * What a create means, in domain (camelCase) terms: the data of `PropletRegistered` (less
+ * `registeredAt`, which the registry stamps) plus the proplet id and the extension version.
+ */
 export interface DerivedRegistration {
   propletId: string;
   type: PropletType;
@@ -51,25 +70,20 @@ export interface DerivedRegistration {
   capabilities: string[];
   labels: Record<string, string>;
   capacity: Capacity;
-  dialect: Dialect;
-  /** Channel id it registered on; the plane answers it there. */
-  channel: string;
-  /** Layout it registered on. */
-  layout: Layout;
-  /** True when the proplet asked for its own start/stop topics. Default false. */
-  perPropletTopics: boolean;
   /** Most tasks it runs at once; absent means no limit of its own. */
   maxTasks?: number;
-  /** Upstream `namespace` (an ESP32 says `embedded`). */
-  namespace?: string;
+  dialect: Dialect;
+  channel: PropletChannel;
   metadata: PropletMetadata;
-  owner?: PropletOwner;
-  /** Version of the `propeller` extension it sent; absent for upstream proplets (they get no `task_id`/`attempt` in starts). */
+  /** Set only when the extension names a complete owner (namespace, name and uid). */
+  owner?: OwnerRef;
+  /** Version of the `propeller` extension it sent; absent for upstream proplets (pass `extension: extensionVersion !== undefined` when shaping starts). */
   extensionVersion?: number;
 }
 
-/** Where a create was received: channel id and layout (from `parseTopic`; the domain is the gateway's). */
+/** Where a create was received (from `parseTopic`): domain (default `propeller`), channel id and layout. */
 export interface RegistrationContext {
+  domainId?: string;
   channel: string;
   layout: Layout;
 }
@@ -93,6 +107,9 @@ export function bytesToQuantity(bytes: number): string {
   return String(bytes);
 }
 
+const fitsLabel = (key: string, value: string): boolean =>
+  key.length > 0 && key.length <= MAX_LABEL_KEY_LENGTH && value.length <= MAX_LABEL_VALUE_LENGTH;
+
 /** Splits upstream tags: `k=v` (non-empty key) become labels, the others are plain tags (capabilities). */
 function splitTags(tags: readonly string[]): { plain: string[]; labels: Record<string, string> } {
   const plain: string[] = [];
@@ -100,8 +117,9 @@ function splitTags(tags: readonly string[]): { plain: string[]; labels: Record<s
   for (const tag of tags) {
     const eq = tag.indexOf('=');
     if (eq < 0) plain.push(tag);
-    else if (eq > 0) labels[tag.slice(0, eq)] = tag.slice(eq + 1);
-    // `=v` names no key: dropped rather than guessed.
+    else if (fitsLabel(tag.slice(0, eq), tag.slice(eq + 1))) labels[tag.slice(0, eq)] = tag.slice(eq + 1);
+    // `=v` names no key, and an oversized key or value cannot be a label: dropped rather than
+    // failing the whole registration over one tag.
   }
   return { plain, labels };
 }
@@ -134,6 +152,9 @@ export function deriveDialect(create: CreateMessage, deviceType: string = derive
  *   `propeller.labels` (what our own proplet states explicitly wins);
  * - capacity is decided per resource: `propeller.capacity.cpu`/`.memory`, else memory from
  *   `total_memory_bytes`; CPU stays unknown;
+ * - a `k=v` tag whose key or value is out of the label bounds (317 / 1,024 characters) is dropped;
+ * - an owner is kept only when complete (namespace, name, uid), as owner references need all three;
+ * - the legacy `smq_channel_id` is parsed but not carried: the channel is the topic's;
  * - operator overrides (API values that win over the device) are the registry's business, not this function's.
  */
 export function deriveRegistration(create: CreateMessage, context: RegistrationContext): DerivedRegistration {
@@ -147,7 +168,7 @@ export function deriveRegistration(create: CreateMessage, context: RegistrationC
     create.capabilities !== undefined && create.capabilities.length > 0 ? unique(create.capabilities) : unique(['wasm', ...plain]);
 
   const labels: Record<string, string> = { ...tagLabels };
-  if (md?.location !== undefined) labels[SITE_LABEL] = md.location;
+  if (md?.location !== undefined && fitsLabel(SITE_LABEL, md.location)) labels[SITE_LABEL] = md.location;
   Object.assign(labels, ext?.labels ?? {});
 
   const capacity: Capacity = {};
@@ -159,6 +180,7 @@ export function deriveRegistration(create: CreateMessage, context: RegistrationC
   const set = <K extends keyof PropletMetadata>(key: K, value: PropletMetadata[K] | undefined): void => {
     if (value !== undefined) metadata[key] = value;
   };
+  set('namespace', create.namespace);
   set('description', md?.description);
   set('location', md?.location);
   set('ip', md?.ip);
@@ -169,7 +191,6 @@ export function deriveRegistration(create: CreateMessage, context: RegistrationC
   set('totalMemoryBytes', md?.total_memory_bytes);
   set('propletVersion', md?.proplet_version);
   set('wasmRuntime', md?.wasm_runtime);
-  set('smqChannelId', create.smq_channel_id);
 
   const out: DerivedRegistration = {
     propletId: create.proplet_id,
@@ -179,19 +200,17 @@ export function deriveRegistration(create: CreateMessage, context: RegistrationC
     labels,
     capacity,
     dialect: deriveDialect(create, deviceType),
-    channel: context.channel,
-    layout: context.layout,
-    perPropletTopics: ext?.per_proplet_topics ?? false,
+    channel: {
+      domainId: context.domainId ?? DEFAULT_DOMAIN_ID,
+      channelId: context.channel,
+      layout: context.layout,
+      perPropletTopics: ext?.per_proplet_topics ?? false,
+    },
     metadata,
   };
   if (ext?.max_tasks !== undefined) out.maxTasks = ext.max_tasks;
-  if (create.namespace !== undefined) out.namespace = create.namespace;
-  if (ext?.owner !== undefined) {
-    const owner: PropletOwner = { name: ext.owner.name };
-    if (ext.owner.namespace !== undefined) owner.namespace = ext.owner.namespace;
-    if (ext.owner.uid !== undefined) owner.uid = ext.owner.uid;
-    out.owner = owner;
-  }
+  const owner = ext?.owner;
+  if (owner?.namespace !== undefined && owner.uid !== undefined) out.owner = { namespace: owner.namespace, name: owner.name, uid: owner.uid };
   if (ext !== undefined) out.extensionVersion = ext.v;
   return out;
 }

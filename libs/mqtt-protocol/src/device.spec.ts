@@ -49,7 +49,7 @@ describe('device-side builders', () => {
     const topic = parseTopic(out.topic);
     if (topic === null) throw new Error(`not a topic of ours: ${out.topic}`);
     expect(topic).toMatchObject({ kind: 'create', layout: 'messages', channelId: 'ch' });
-    const reg = deriveRegistration(value(parseCreate(out.payload)), { channel: topic.channelId, layout: topic.layout });
+    const reg = deriveRegistration(value(parseCreate(out.payload)), { domainId: topic.domainId, channel: topic.channelId, layout: topic.layout });
     expect(reg).toMatchObject({
       propletId: 'sim-1',
       deviceType: 'esp32',
@@ -57,7 +57,7 @@ describe('device-side builders', () => {
       capabilities: ['wasm', 'sensor'],
       labels: { zone: 'a', 'propeller.io/site': 'site-1', fleet: 'sim' },
       capacity: { memory: '512Ki' },
-      perPropletTopics: true,
+      channel: { domainId: 'd', channelId: 'ch', layout: 'messages', perPropletTopics: true },
       maxTasks: 1,
       extensionVersion: 1,
     });
@@ -87,6 +87,9 @@ describe('device-side builders', () => {
     const ok = buildResults(channel, { wireId: 'w1', propletId: 'sim-1', results: '42' });
     expect(parseTopic(ok.topic)?.kind).toBe('results');
     expect(JSON.parse(ok.payload)).toEqual({ task_id: 'w1', proplet_id: 'sim-1', results: '42' });
+
+    const ours = buildResults(channel, { wireId: 'w2', propletId: 'sim-1', attempt: 2, results: 7 });
+    expect(value(parseResults(ours.payload))).toEqual({ task_id: 'w2', proplet_id: 'sim-1', attempt: 2, results: 7 });
 
     const failed = buildResults(channel, { wireId: 'w1', results: null, error: 'trap: unreachable' });
     expect(value(parseResults(failed.payload))).toEqual({ task_id: 'w1', results: null, error: 'trap: unreachable' });

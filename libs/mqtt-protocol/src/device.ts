@@ -138,13 +138,15 @@ export function buildTaskStarted(channel: ChannelRef, input: { wireId: string; p
 export interface ResultsInput {
   wireId: string;
   propletId?: string;
+  /** Our extension: the attempt number (upstream readers ignore it; the wire id names the attempt anyway). */
+  attempt?: number;
   results: unknown;
   error?: string;
 }
 
 /** Builds a result (success, or failure with `error`). */
 export function buildResults(channel: ChannelRef, input: ResultsInput): Outbound {
-  const message: Json = { task_id: input.wireId, ...pick(input, { propletId: 'proplet_id' }), results: input.results ?? null };
+  const message: Json = { task_id: input.wireId, ...pick(input, { propletId: 'proplet_id', attempt: 'attempt' }), results: input.results ?? null };
   if (input.error !== undefined && input.error !== '') message['error'] = input.error;
   return outbound(topicsFor(channel).results, message);
 }

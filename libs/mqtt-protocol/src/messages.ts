@@ -58,6 +58,16 @@ const optionalByteCount = z.preprocess(
 const stringMap = z.record(z.string(), z.string({ error: 'expected a string value' }), { error: 'expected an object of string values' });
 const optionalStringMap = z.preprocess(nullToUndefined, stringMap.optional());
 
+/** Longest label key and value (the bounds of `LabelsSchema` in @propeller/events). */
+export const MAX_LABEL_KEY_LENGTH = 317;
+export const MAX_LABEL_VALUE_LENGTH = 1024;
+const labelMap = z.record(
+  z.string().min(1, { error: 'expected non-empty label keys' }).max(MAX_LABEL_KEY_LENGTH, { error: `expected label keys of at most ${MAX_LABEL_KEY_LENGTH} characters` }),
+  z.string({ error: 'expected a string value' }).max(MAX_LABEL_VALUE_LENGTH, { error: `expected label values of at most ${MAX_LABEL_VALUE_LENGTH} characters` }),
+  // Only the record's own type error gets this text; key and value issues keep their own.
+  { error: (issue) => (issue.code === 'invalid_type' ? 'expected an object of string values' : undefined) },
+);
+
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** True for canonical, padded base64 (the encoding of `file` and registry chunk `data`). */
 export function isBase64(s: string): boolean {
@@ -65,8 +75,8 @@ export function isBase64(s: string): boolean {
 }
 const base64 = z.string({ error: 'expected a base64 string' }).refine(isBase64, { error: 'expected padded base64' });
 
-/** Kubernetes resource quantity: `2`, `0.5`, `500m`, `512Mi`, `1e3`. */
-export const QUANTITY_RE = /^[+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$/;
+/** Kubernetes resource quantity, non-negative: `2`, `0.5`, `500m`, `512Mi`, `1e3` (the same rule as `QuantitySchema` of @propeller/events). */
+export const QUANTITY_RE = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$/;
 const optionalQuantity = z.preprocess(
   (v) => (v === null || v === '' ? undefined : typeof v === 'number' && Number.isFinite(v) && v >= 0 ? String(v) : v),
   z
@@ -98,7 +108,7 @@ export type UpstreamMetadata = z.infer<typeof upstreamMetadataSchema>;
 export const propellerExtensionSchema = z.object({
   v: z.preprocess(nullToUndefined, positiveInt.optional()).transform((v) => v ?? 1),
   type: z.preprocess(emptyToUndefined, z.enum(['k8s', 'external'], { error: 'expected "k8s" or "external"' }).optional()),
-  labels: optionalStringMap,
+  labels: z.preprocess(nullToUndefined, labelMap.optional()),
   capacity: z.preprocess(nullToUndefined, z.object({ cpu: optionalQuantity, memory: optionalQuantity }, { error: 'expected an object {cpu, memory}' }).optional()),
   max_tasks: optionalPositiveInt,
   per_proplet_topics: optionalBoolean,
@@ -201,6 +211,8 @@ export type TaskStartedMessage = z.infer<typeof taskStartedSchema>;
 export const resultsSchema = z.object({
   task_id: idString,
   proplet_id: optionalId,
+  /** Our proplet's extension; upstream proplets name the attempt through the wire id only. */
+  attempt: optionalPositiveInt,
   results: z.unknown().optional(),
   error: z.preprocess(
     (v) => (v === null || v === '' || v === undefined ? undefined : typeof v === 'string' ? v : JSON.stringify(v)),

@@ -83,11 +83,15 @@ function reject(reason: Rejection['reason'], message: string, field?: string): R
   return field === undefined ? { ok: false, reason, message } : { ok: false, reason, field, message };
 }
 
+const PLAIN_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `metadata.tags[1]`; keys that are not plain names are quoted: `propeller.labels["propeller.io/site"]`. */
 function fieldPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) {
     if (typeof p === 'number') out += `[${p}]`;
-    else out += out === '' ? String(p) : `.${String(p)}`;
+    else if (PLAIN_KEY_RE.test(String(p))) out += out === '' ? String(p) : `.${String(p)}`;
+    else out += `[${JSON.stringify(String(p))}]`;
   }
   return out;
 }
@@ -134,6 +138,11 @@ export function parseMessage<K extends TopicKind>(kind: K, payload: Payload): Pa
   const field = fieldPath(path);
   const value = valueAt(raw, path);
   const expected = issue?.message ?? 'invalid';
+  if (issue?.code === 'invalid_key') {
+    // A bad key of a map (labels): name the key, not its value.
+    const keyRule = issue.issues[0]?.message ?? 'invalid key';
+    return reject('invalid_field', `${kind}: ${field} ${keyRule}, got key ${formatValue(String(path[path.length - 1] ?? ''))}`, field);
+  }
   if (value === undefined || value === null) {
     return reject('missing_field', `${kind}: ${field} is missing (${expected})`, field);
   }

@@ -39,6 +39,7 @@ describe('topicsFor', () => {
     ['a channel with a slash', { domainId: 'd', channelId: 'a/b', layout: 'direct' as const }, 'channelId'],
     ['a wildcard channel', { domainId: 'd', channelId: '+', layout: 'direct' as const }, 'channelId'],
     ['an empty domain', { domainId: '', channelId: 'c', layout: 'direct' as const }, 'domainId'],
+    ['a channel with a control character', { domainId: 'd', channelId: 'a\tb', layout: 'direct' as const }, 'channelId'],
     ['a domain with #', { domainId: 'd#', channelId: 'c', layout: 'messages' as const }, 'domainId'],
   ])('refuses %s with an InvalidError naming the field', (_name, ref, field) => {
     let error: unknown;

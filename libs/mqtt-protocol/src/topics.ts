@@ -105,18 +105,19 @@ export interface ChannelTopics {
   of(kind: TopicKind, propletId?: string): string;
 }
 
-// MQTT forbids wildcards in published topic names; `/` would split the level and make parsing ambiguous.
-const BAD_LEVEL_RE = /[/+#]/u;
+// MQTT forbids wildcards in published topic names; `/` would split the level and make parsing
+// ambiguous; control characters are refused as the events' ChannelSchema refuses them.
+const LEVEL_RE = /^[^/+#\p{Cc}]+$/u;
 
-/** True when `value` can stand as one MQTT topic level of ours (non-empty, no `/`, `+`, `#`, NUL). */
+/** True when `value` can stand as one MQTT topic level of ours (non-empty, no `/`, `+`, `#` or control characters). */
 export function isTopicLevel(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && !BAD_LEVEL_RE.test(value) && !value.includes('\u0000');
+  return typeof value === 'string' && LEVEL_RE.test(value);
 }
 
 /** Throws `InvalidError` naming the field unless `value` is a valid single topic level. */
 export function assertTopicLevel(field: string, value: unknown): string {
   if (!isTopicLevel(value)) {
-    throw InvalidError.field(field, value, 'must be a non-empty MQTT topic level without "/", "+", "#" or NUL');
+    throw InvalidError.field(field, value, 'must be a non-empty MQTT topic level without "/", "+", "#" or control characters');
   }
   return value;
 }

@@ -17,7 +17,7 @@ export const EXAMPLE_MAIN_WASM_BASE64 = 'AGFzbQEAAAABBwFgAn9/AX8DAgEABwgBBG1haW4
 export interface CreateShapeSample {
   name: string;
   payload: Record<string, unknown>;
-  expected: { deviceType: string; capabilities: string[]; labels: Record<string, string>; dialect: 'wasmtime' | 'wamr'; perPropletTopics: boolean };
+  expected: { deviceType: string; capabilities: string[]; labels: Record<string, string>; dialect: 'wasmtime' | 'wamr'; channel: { perPropletTopics: boolean } };
 }
 
 /**
@@ -29,7 +29,7 @@ export function createShapeSamples(idPrefix = 'p'): CreateShapeSample[] {
     {
       name: 'hybrid',
       payload: { proplet_id: `${idPrefix}-hybrid`, device_type: 'esp32', capabilities: ['wasm', 'sensor', 'wifi'] },
-      expected: { deviceType: 'esp32', capabilities: ['wasm', 'sensor', 'wifi'], labels: {}, dialect: 'wamr', perPropletTopics: false },
+      expected: { deviceType: 'esp32', capabilities: ['wasm', 'sensor', 'wifi'], labels: {}, dialect: 'wamr', channel: { perPropletTopics: false } },
     },
     {
       name: 'upstream-full',
@@ -50,27 +50,27 @@ export function createShapeSamples(idPrefix = 'p'): CreateShapeSample[] {
           wasm_runtime: 'wasmtime-internal',
         },
       },
-      expected: { deviceType: 'linux', capabilities: ['wasm', 'gpu'], labels: { zone: 'b', 'propeller.io/site': 'paris-1' }, dialect: 'wasmtime', perPropletTopics: false },
+      expected: { deviceType: 'linux', capabilities: ['wasm', 'gpu'], labels: { zone: 'b', 'propeller.io/site': 'paris-1' }, dialect: 'wasmtime', channel: { perPropletTopics: false } },
     },
     {
       name: 'upstream-empty-metadata',
       payload: { proplet_id: `${idPrefix}-upstream-empty`, namespace: 'default', metadata: {} },
-      expected: { deviceType: 'linux', capabilities: ['wasm'], labels: {}, dialect: 'wasmtime', perPropletTopics: false },
+      expected: { deviceType: 'linux', capabilities: ['wasm'], labels: {}, dialect: 'wasmtime', channel: { perPropletTopics: false } },
     },
     {
       name: 'upstream-blank-fields',
       payload: { proplet_id: `${idPrefix}-upstream-blank`, namespace: '', metadata: { description: '', tags: null, location: '', os: '', wasm_runtime: '', total_memory_bytes: '' } },
-      expected: { deviceType: 'linux', capabilities: ['wasm'], labels: {}, dialect: 'wasmtime', perPropletTopics: false },
+      expected: { deviceType: 'linux', capabilities: ['wasm'], labels: {}, dialect: 'wasmtime', channel: { perPropletTopics: false } },
     },
     {
       name: 'upstream-esp32',
       payload: { proplet_id: `${idPrefix}-upstream-esp32`, namespace: 'embedded', metadata: { os: 'zephyr', wasm_runtime: 'wamr' } },
-      expected: { deviceType: 'esp32', capabilities: ['wasm'], labels: {}, dialect: 'wamr', perPropletTopics: false },
+      expected: { deviceType: 'esp32', capabilities: ['wasm'], labels: {}, dialect: 'wamr', channel: { perPropletTopics: false } },
     },
     {
       name: 'legacy',
       payload: { proplet_id: `${idPrefix}-legacy`, smq_channel_id: 'legacy-channel' },
-      expected: { deviceType: 'linux', capabilities: ['wasm'], labels: {}, dialect: 'wasmtime', perPropletTopics: false },
+      expected: { deviceType: 'linux', capabilities: ['wasm'], labels: {}, dialect: 'wasmtime', channel: { perPropletTopics: false } },
     },
     {
       name: 'hybrid-with-extension',
@@ -80,7 +80,7 @@ export function createShapeSamples(idPrefix = 'p'): CreateShapeSample[] {
         capabilities: ['wasm', 'camera'],
         propeller: { v: 1, type: 'external', labels: { team: 'edge' }, capacity: { cpu: '4', memory: '4Gi' }, max_tasks: 2, per_proplet_topics: true },
       },
-      expected: { deviceType: 'rpi4', capabilities: ['wasm', 'camera'], labels: { team: 'edge' }, dialect: 'wasmtime', perPropletTopics: true },
+      expected: { deviceType: 'rpi4', capabilities: ['wasm', 'camera'], labels: { team: 'edge' }, dialect: 'wasmtime', channel: { perPropletTopics: true } },
     },
     {
       name: 'mixed',
@@ -96,7 +96,7 @@ export function createShapeSamples(idPrefix = 'p'): CreateShapeSample[] {
         capabilities: ['wasm', 'sensor'],
         labels: { zone: 'a', device_type: 'esp32-c3', 'propeller.io/site': 'lyon-2' },
         dialect: 'wamr',
-        perPropletTopics: false,
+        channel: { perPropletTopics: false },
       },
     },
   ];
