@@ -34,6 +34,9 @@ export const configSchema = {
     streamMaxBytes: size('1Gi', { doc: 'Size bound of the event stream (`discard: new`; an alert fires at 80 %).' }),
     duplicateWindow: duration('2m', { doc: 'JetStream duplicate window: a publish retried within it is stored once.' }),
     leaseTtl: duration('10s', { min: '1s', doc: 'TTL of the leases bucket: how soon a dead singleton is replaced.' }),
+    dlqMaxBytes: size('256Mi', { doc: 'Size bound of the dead-letter stream (`discard: new`).' }),
+    metricsMaxAge: duration('24h', { doc: 'How long the device metrics history stream keeps entries.' }),
+    maxDeliver: int(5, { min: 1, max: 100, doc: 'Tries per event before a process manager puts it on its dead-letter subject.' }),
   },
   database: {
     url: url('postgres://postgres@127.0.0.1:5432/postgres', {
@@ -116,6 +119,7 @@ export const configSchema = {
       form: 'a Kubernetes namespace name (lower-case letters, digits, -)',
       doc: 'Namespace the k8s-agent watches and creates proplet Deployments in.',
     }),
+    probePort: port(8081, { doc: "Port of the k8s-agent's liveness/readiness probes (its metrics use metricsPort, default 8080)." }),
   },
   api: {
     port: port(7070, { env: ['PORT'], doc: 'Port of the REST API (also serves /health and /metrics).' }),
