@@ -136,7 +136,7 @@ export const configSchema = {
   },
   metricsPort: port(undefined, {
     env: ['METRICS_PORT'],
-    doc: 'Port of /health and /metrics (default per service: registry 9101, scheduler 9102, health-monitor 9103, mqtt-gateway 9104).',
+    doc: 'Port of /health and /metrics (default per service: registry 9101, scheduler 9102, health-monitor 9103, mqtt-gateway 9104, k8s-agent 8080).',
   }),
   shutdownTimeout: duration('10s', {
     min: '100ms',
