@@ -17,12 +17,11 @@ export { isValidProjectionName } from './projection';
 export type { Projection } from './projection';
 export { DEFAULT_BATCH_SIZE, STALLED_METRIC, ProjectionApplyError, ProjectionRunner } from './runner';
 export type {
-  AcquireLease,
-  HeldLease,
   ProjectionHealth,
   ProjectionRunnerOptions,
   ProjectionState,
   RunnerHealth,
+  RunnerLease,
   RunnerLogger,
 } from './runner';
 export { waitForSequence } from './wait';

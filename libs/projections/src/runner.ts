@@ -3,6 +3,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Kysely } from 'kysely';
 import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { Lease } from '@propeller/eventstore';
 import { HEADER_TYPE, InvalidError, NotFoundError, NotLeaderError, type NatsNames, type StoredEnvelope } from '@propeller/events';
 import { advanceCheckpoint, ensureCheckpoint, getCheckpoint, markStalled, resetCheckpoint, CheckpointMovedError } from './checkpoints';
 import { isValidProjectionName, type Projection } from './projection';
@@ -12,14 +13,12 @@ export const DEFAULT_BATCH_SIZE = 500;
 /** Name of the gauge that is 1 while a projection is stalled. */
 export const STALLED_METRIC = 'propeller_projection_stalled';
 
-/** The part of the eventstore's `Lease` a runner needs: whether it is still held, and letting it go. */
-export interface HeldLease {
+/** The part of the eventstore's `Lease` a runner uses: compete, ask whether held, let go. */
+export interface RunnerLease {
+  start(): unknown;
   isHeld(): boolean;
   release(): Promise<void>;
 }
-
-/** Tries once to take the lease `key`; resolves `null` while another instance holds it. */
-export type AcquireLease = (key: string) => Promise<HeldLease | null>;
 
 /** Minimal structured logger (pino's shape). */
 export interface RunnerLogger {
@@ -34,13 +33,13 @@ export interface ProjectionRunnerOptions {
   names: NatsNames;
   db: Kysely<any>;
   projections: ReadonlyArray<Projection<any>>;
-  /** Takes the lease `projection.<name>`, so one instance per projection applies events. */
-  acquireLease: AcquireLease;
+  /** Opens the lease `projection.<name>`; default the eventstore's `Lease` in the leases bucket (TTL = the bucket's). */
+  openLease?: (key: string) => Promise<RunnerLease>;
   /** Registry the `propeller_projection_stalled{projection}` gauge is registered in. */
   registry: Registry;
   /** Events per transaction; default 500. */
   batchSize?: number;
-  /** How often a standby instance tries the lease again (and re-reads the checkpoint for `health()`); default 1000 ms. */
+  /** How often a standby instance checks the lease (and re-reads the checkpoint for `health()`); default 1000 ms. */
   standbyPollMs?: number;
   /** Backoff after a transient failure (database or NATS unreachable); default 1000 ms. */
   retryMs?: number;
@@ -164,7 +163,7 @@ class Worker {
   private state: ProjectionState = 'stopped';
   private seq = 0;
   private reason: string | undefined;
-  private lease: HeldLease | null = null;
+  private lease: RunnerLease | undefined;
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
@@ -203,15 +202,15 @@ class Worker {
     this.messages?.stop();
     this.wake?.();
     await this.loop;
-    if (!options.keepLease && this.lease !== null) {
+    if (!options.keepLease && this.lease !== undefined) {
       await this.lease.release().catch((e: unknown) => this.log.warn({ err: e, projection: this.projection.name }, 'lease release failed'));
-      this.lease = null;
+      this.lease = undefined;
     }
     if (this.state !== 'stalled') this.state = 'stopped';
   }
 
   async rebuild(): Promise<void> {
-    if (this.lease === null || !this.lease.isHeld()) {
+    if (this.lease === undefined || !this.lease.isHeld()) {
       throw new NotLeaderError(`projection ${this.projection.name} is rebuilt by the instance holding its lease`);
     }
     await this.stop({ keepLease: true });
@@ -231,17 +230,25 @@ class Worker {
     const name = this.projection.name;
     while (!this.stopping) {
       try {
-        if (this.lease === null || !this.lease.isHeld()) {
-          this.lease = null;
-          this.state = 'standby';
-          this.lease = await this.o.acquireLease(`projection.${name}`);
-          if (this.lease === null) {
-            await this.observeFromStandby();
-            await this.pause(this.o.standbyPollMs ?? 1000);
-            continue;
+        if (this.lease === undefined) {
+          const key = `projection.${name}`;
+          // The default lease wakes the standby pause the moment it is acquired, so start-up does not wait a poll.
+          const open = this.o.openLease ?? ((k: string) => Lease.open(this.o.nc, this.o.names, k, { onAcquired: () => this.wake?.() }));
+          const lease = await open(key);
+          if (this.stopping) {
+            await lease.release();
+            break;
           }
-          this.log.info({ projection: name }, 'projection lease taken');
+          this.lease = lease;
+          lease.start();
         }
+        if (!this.lease.isHeld()) {
+          this.state = 'standby';
+          await this.observeFromStandby();
+          await this.pause(this.o.standbyPollMs ?? 1000);
+          continue;
+        }
+        this.log.info({ projection: name }, 'projection lease held, running');
         const cp = await ensureCheckpoint(this.o.db, name);
         this.seq = cp.seq;
         this.state = 'running';
@@ -255,10 +262,10 @@ class Worker {
           return;
         }
         if (e instanceof CheckpointMovedError) {
-          // Someone else wrote our checkpoint: we are not the only instance any more. Step back.
+          // Someone else wrote our checkpoint: we are not the only instance any more. Step back and compete again.
           this.log.warn({ projection: name }, e.message);
           await this.lease?.release().catch(() => undefined);
-          this.lease = null;
+          this.lease = undefined;
         } else {
           this.log.warn({ projection: name, err: e }, 'projection interrupted, retrying');
         }
@@ -286,9 +293,9 @@ class Worker {
         // stream commits each event at once (read-your-writes latency).
         if (batch.length >= this.batchSize || m.info.pending === 0) {
           if (this.stopping) return;
-          if (this.lease === null || !this.lease.isHeld()) {
+          if (this.lease === undefined || !this.lease.isHeld()) {
+            // The lease keeps competing in the background; the loop goes back to standby until it is held again.
             this.log.warn({ projection: this.projection.name }, 'projection lease lost, stepping back');
-            this.lease = null;
             return;
           }
           await this.flush(batch);

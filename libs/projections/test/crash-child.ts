@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { natsNames } from '@propeller/events';
 import { createDb, ProjectionRunner } from '../src';
 import { ledgerProjection, type LedgerDB } from './ledger';
-import { connectNats, kvLeases } from './support';
+import { connectTest } from '@propeller/eventstore/testing';
 
 async function main(): Promise<void> {
   const env = (k: string): string => {
@@ -16,14 +16,13 @@ async function main(): Promise<void> {
   };
   const killAfter = Number(env('KILL_AFTER'));
   const names = natsNames(env('PREFIX'));
-  const nc = await connectNats();
+  const nc = await connectTest('projections-crash-child');
   const db = createDb<LedgerDB>({ url: env('DATABASE_URL'), schema: env('SCHEMA'), poolMax: 1 });
   const runner = new ProjectionRunner({
     nc,
     names,
     db,
     registry: new Registry(),
-    acquireLease: kvLeases(nc, names, Number(env('LEASE_TTL_MS'))),
     projections: [
       ledgerProjection({
         afterApply: async (applied) => {

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { getCheckpoint, waitForSequence } from '../src';
 import { TEST_DATABASE_URL } from '../src/testing';
 import { ledgerProjection } from './ledger';
-import { balances, LEASE_TTL_MS, openEnv, type TestEnv } from './env';
+import { balances, openEnv, type TestEnv } from './env';
 import { expectedBalances, lastOf, ledgerEvents, publishLedger } from './support';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -59,7 +59,6 @@ describe('a projection killed mid-batch (real NATS + Postgres, child process)', 
         PREFIX: env.names.prefix,
         SCHEMA: env.schema,
         DATABASE_URL: TEST_DATABASE_URL,
-        LEASE_TTL_MS: String(LEASE_TTL_MS),
         KILL_AFTER: '750',
       },
       stdio: ['ignore', 'pipe', 'pipe'],

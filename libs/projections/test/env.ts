@@ -6,9 +6,10 @@ import type { NatsNames } from '@propeller/events';
 import { migrate, ProjectionRunner, type Projection, type ProjectionRunnerOptions } from '../src';
 import { testDb } from '../src/testing';
 import { ledgerMigrations, type LedgerDB } from './ledger';
-import { cleanupTest, connectNats, kvLeases, provisionTest, testNames } from './support';
+import { provision } from '@propeller/eventstore';
+import { cleanup, connectTest, testNames } from '@propeller/eventstore/testing';
 
-/** One test file's world: its own NATS prefix (stream + leases) and its own Postgres schema with the ledger tables. */
+/** One test file's world: its own NATS prefix (provisioned; leases TTL 1.5 s) and its own Postgres schema with the ledger tables. */
 export interface TestEnv {
   nc: NatsConnection;
   names: NatsNames;
@@ -23,9 +24,9 @@ export interface TestEnv {
 export const LEASE_TTL_MS = 1500;
 
 export async function openEnv(): Promise<TestEnv> {
-  const nc = await connectNats();
+  const nc = await connectTest('projections-test');
   const names = testNames();
-  await provisionTest(nc, names, LEASE_TTL_MS);
+  await provision(nc, names, { leaseTtlMs: LEASE_TTL_MS });
   const t = testDb<LedgerDB>({ poolMax: 3 });
   await migrate(t.db, { migrations: ledgerMigrations });
   const runners: ProjectionRunner[] = [];
@@ -43,7 +44,6 @@ export async function openEnv(): Promise<TestEnv> {
         db: t.db,
         projections,
         registry,
-        acquireLease: kvLeases(nc, names, LEASE_TTL_MS),
         standbyPollMs: 200,
         retryMs: 200,
         ...extra,
@@ -53,7 +53,7 @@ export async function openEnv(): Promise<TestEnv> {
     },
     async close() {
       await Promise.allSettled(runners.map((r) => r.stop()));
-      await cleanupTest(nc, names);
+      await cleanup(nc, names);
       await nc.close();
       await t.drop();
     },

@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import { getCheckpoint, waitForSequence } from '../src';
 import { ledgerProjection } from './ledger';
-import { balances, eventually, LEASE_TTL_MS, openEnv, type TestEnv } from './env';
-import { expectedBalances, kvLeases, lastOf, ledgerEvents, publishLedger } from './support';
+import { Lease } from '@propeller/eventstore';
+import { balances, eventually, openEnv, type TestEnv } from './env';
+import { expectedBalances, lastOf, ledgerEvents, publishLedger } from './support';
 
 describe('ProjectionRunner (real NATS + Postgres)', () => {
   let env: TestEnv;
@@ -50,19 +51,27 @@ describe('ProjectionRunner (real NATS + Postgres)', () => {
   });
 
   it('runs on one instance at a time; a second waits on the lease and takes over when the first stops', async () => {
-    let attempts = 0;
-    const leases = kvLeases(env.nc, env.names, LEASE_TTL_MS);
+    // Counts the second instance's "not held" answers; each comes after the real Lease had time to try.
+    let refused = 0;
     const { runner: second } = env.runner([ledgerProjection()], {
-      acquireLease: (key) => {
-        attempts += 1;
-        return leases(key);
+      openLease: async (key) => {
+        const lease = await Lease.open(env.nc, env.names, key);
+        return {
+          start: () => lease.start(),
+          release: () => lease.release(),
+          isHeld: () => {
+            const held = lease.isHeld();
+            if (!held) refused += 1;
+            return held;
+          },
+        };
       },
     });
     second.start();
     const first = env.runners[0];
     if (first === undefined) throw new Error('the first test starts a runner');
-    // Refused twice (not just not-yet-tried): the first instance really holds the lease.
-    await eventually('two refused lease attempts', () => attempts >= 3);
+    // Several standby polls of 200 ms (the lease retries every 150 ms meanwhile): the first really holds it.
+    await eventually('three standby polls', () => refused >= 3);
     expect(second.state('ledger').state).toBe('standby');
 
     await first.stop();
