@@ -47,6 +47,24 @@ export const MAX_PAYLOAD_BYTES: Readonly<Record<TopicKind, number>> = {
   registry_chunk: 4 * MiB,
 };
 
+/**
+ * Deepest nesting accepted in a payload. Re-serialising deeper JSON (`JSON.stringify` in the
+ * gateway, on its way to NATS) overflows the stack; no message of the protocol needs more than a few levels.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** The top-level key under which `root` nests deeper than `max`, or `null`. Iterative: deep input must not overflow here either. */
+function tooDeep(root: Record<string, unknown>, max: number): string | null {
+  const stack: [unknown, number, string][] = Object.entries(root).map(([k, v]) => [v, 2, k]);
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [value, depth, top] = item;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > max) return top;
+    for (const child of Object.values(value)) stack.push([child, depth + 1, top]);
+  }
+  return null;
+}
+
 /** The parsed message type of each kind. */
 export interface MessageOfKind {
   create: CreateMessage;
@@ -81,6 +99,18 @@ const decoder = new TextDecoder('utf-8');
 
 function reject(reason: Rejection['reason'], message: string, field?: string): Rejection {
   return field === undefined ? { ok: false, reason, message } : { ok: false, reason, field, message };
+}
+
+/**
+ * `formatValue` of @propeller/events, made total: for JSON nested deeply enough, both
+ * `JSON.stringify` and `String()` overflow the stack, and a device must not crash the gateway.
+ */
+function describe(value: unknown): string {
+  try {
+    return formatValue(value);
+  } catch {
+    return `a deeply nested ${Array.isArray(value) ? 'array' : typeof value}`;
+  }
 }
 
 const PLAIN_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -121,15 +151,17 @@ export function parseMessage<K extends TopicKind>(kind: K, payload: Payload): Pa
     try {
       raw = JSON.parse(text);
     } catch (e) {
-      return reject('not_json', `${kind} payload is not JSON (${e instanceof Error ? e.message : String(e)}): ${formatValue(text)}`);
+      return reject('not_json', `${kind} payload is not JSON (${e instanceof Error ? e.message : String(e)}): ${describe(text)}`);
     }
   } else {
     raw = payload;
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     const got = raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw;
-    return reject('not_object', `${kind} payload must be a JSON object (got ${got}: ${formatValue(raw)})`);
+    return reject('not_object', `${kind} payload must be a JSON object (got ${got}: ${describe(raw)})`);
   }
+  const deep = tooDeep(raw as Record<string, unknown>, MAX_JSON_DEPTH);
+  if (deep !== null) return reject('invalid_field', `${kind}: ${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, deep);
   const schema = SCHEMAS[kind] as z.ZodType<MessageOfKind[K]>;
   const parsed = schema.safeParse(raw);
   if (parsed.success) return { ok: true, value: parsed.data };
@@ -141,12 +173,12 @@ export function parseMessage<K extends TopicKind>(kind: K, payload: Payload): Pa
   if (issue?.code === 'invalid_key') {
     // A bad key of a map (labels): name the key, not its value.
     const keyRule = issue.issues[0]?.message ?? 'invalid key';
-    return reject('invalid_field', `${kind}: ${field} ${keyRule}, got key ${formatValue(String(path[path.length - 1] ?? ''))}`, field);
+    return reject('invalid_field', `${kind}: ${field} ${keyRule}, got key ${describe(String(path[path.length - 1] ?? ''))}`, field);
   }
   if (value === undefined || value === null) {
     return reject('missing_field', `${kind}: ${field} is missing (${expected})`, field);
   }
-  return reject('invalid_field', `${kind}: ${field} ${expected}, got ${formatValue(value)}`, field);
+  return reject('invalid_field', `${kind}: ${field} ${expected}, got ${describe(value)}`, field);
 }
 
 /** Parses a create payload. */

@@ -18,6 +18,8 @@ describe('wireIdFor', () => {
   it('is stable: a fixed vector never changes', () => {
     // Pinned so that a change of the rule (which would orphan in-flight results) fails here.
     expect(wireIdFor('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 2)).toBe('882b5094-8244-5c76-91cf-db7fc3ab599b');
+    // The value @propeller/events' examples pin for their EXAMPLE_TASK_ID.
+    expect(wireIdFor('3f1c2b7a-8d4e-4b6f-9a0c-1d2e3f4a5b6c', 2)).toBe('8eb367ef-29bc-5b72-9f1f-ac71f515ab3e');
   });
 
   it('gives each attempt its own id, and each task its own ids', () => {
