@@ -8,3 +8,4 @@ export * from './task-events';
 export * from './catalog';
 export * from './commands';
 export { parseOrThrow, toFieldIssues } from './validation';
+export * from './liveness';

@@ -132,3 +132,34 @@ export function natsNames(prefix: string = DEFAULT_NATS_PREFIX): NatsNames {
     durable: (name) => `${p}-${checkToken('consumer', name)}`,
   };
 }
+
+/**
+ * Encodes an id into one NATS KV key token. KV keys allow only `[-/_=.A-Za-z0-9]` and `.` separates
+ * tokens, so every other byte (and `.`, `/`, `=`) becomes `=XX` (UTF-8, upper-case hex); common ids
+ * (`esp32-7`, UUIDs) stay readable. Same limits as `encodeIdToken`.
+ */
+export function encodeKvToken(id: string, field = 'id'): string {
+  encodeIdToken(id, field);
+  let out = '';
+  for (const byte of Buffer.from(id, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9_-]/.test(c) ? c : `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Inverse of `encodeKvToken`. */
+export function decodeKvToken(token: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; i++) {
+    if (token[i] === '=') {
+      const hex = token.slice(i + 1, i + 3);
+      if (!/^[0-9A-F]{2}$/i.test(hex)) throw InvalidError.field('token', token, 'must use =XX escapes');
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(token.charCodeAt(i));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
