@@ -7,9 +7,12 @@ import type { Candidate, CandidateInput, ParsedCapacity, ParsedRequirements, Sch
  * Throws `InvalidError` naming the field (`capacity.cpu`, `maxTasks`) for bad input.
  */
 export function toCandidate(input: CandidateInput): Candidate {
-  const capacity: ParsedCapacity = {};
-  if (input.capacity?.cpu !== undefined) capacity.cpuMillis = orThrow(parseCpuMillis(input.capacity.cpu, 'capacity.cpu'));
-  if (input.capacity?.memory !== undefined) capacity.memoryBytes = orThrow(parseMemoryBytes(input.capacity.memory, 'capacity.memory'));
+  // Every candidate gets every property, in the same order, so the filter's hot loop sees one
+  // object shape (monomorphic property access is several times faster over 10,000 proplets).
+  const capacity: ParsedCapacity = {
+    cpuMillis: input.capacity?.cpu === undefined ? undefined : orThrow(parseCpuMillis(input.capacity.cpu, 'capacity.cpu')),
+    memoryBytes: input.capacity?.memory === undefined ? undefined : orThrow(parseMemoryBytes(input.capacity.memory, 'capacity.memory')),
+  };
   if (input.maxTasks !== undefined && !(Number.isInteger(input.maxTasks) && input.maxTasks >= 0)) {
     throw InvalidError.field('maxTasks', input.maxTasks, 'must be a non-negative integer');
   }
@@ -24,8 +27,8 @@ export function toCandidate(input: CandidateInput): Candidate {
     cordoned: input.cordoned ?? false,
     dialect: input.dialect ?? 'wasmtime',
     channel: input.channel ?? '',
-    ...(input.lastHeardAt === undefined ? {} : { lastHeardAt: input.lastHeardAt }),
-    ...(input.maxTasks === undefined ? {} : { maxTasks: input.maxTasks }),
+    lastHeardAt: input.lastHeardAt,
+    maxTasks: input.maxTasks,
   };
   return candidate;
 }

@@ -47,37 +47,50 @@ const clipId = (id: string): string => (id.length > 64 ? `${id.slice(0, 61)}...`
 /** Formats a count with thousands separators: `10,000`. */
 export const fmtCount = (n: number): string => n.toLocaleString('en-US');
 
-/** Counts rejections by reason during one pass; each `Rejection` is one bucket. */
+/**
+ * Counts rejections by reason during one pass. Buckets are arrays indexed by `Rejection.slot`, so
+ * counting a proplet is a few array writes, not a map lookup.
+ */
 export class RejectionTally {
-  private readonly buckets = new Map<Rejection, { count: number; examples: string[]; extra: number | undefined }>();
+  private readonly seen: Array<Rejection | undefined>;
+  private readonly counts: Int32Array;
+  private readonly examples: string[][];
+  private readonly extras: Float64Array;
+
+  /** @param slots number of distinct rejections of the task (`TaskFacts.slots`). */
+  constructor(slots: number) {
+    this.seen = new Array<Rejection | undefined>(slots).fill(undefined);
+    this.counts = new Int32Array(slots);
+    this.examples = Array.from({ length: slots }, () => []);
+    this.extras = new Float64Array(slots).fill(-Infinity);
+  }
 
   /** Counts `propletId` under `r`; `extra` is a number kept as the maximum (e.g. the most free CPU). */
   add(r: Rejection, propletId: string, extra?: number): void {
-    let b = this.buckets.get(r);
-    if (b === undefined) {
-      b = { count: 0, examples: [], extra: undefined };
-      this.buckets.set(r, b);
-    }
-    b.count++;
-    if (b.examples.length < MAX_EXAMPLES) b.examples.push(clipId(propletId));
-    if (extra !== undefined && (b.extra === undefined || extra > b.extra)) b.extra = extra;
+    const i = r.slot;
+    this.seen[i] = r;
+    this.counts[i] = (this.counts[i] as number) + 1;
+    const ex = this.examples[i] as string[];
+    if (ex.length < MAX_EXAMPLES) ex.push(clipId(propletId));
+    if (extra !== undefined && extra > (this.extras[i] as number)) this.extras[i] = extra;
   }
 
   /** Total proplets rejected. */
   get total(): number {
-    let n = 0;
-    for (const b of this.buckets.values()) n += b.count;
-    return n;
+    return this.counts.reduce((a, b) => a + b, 0);
   }
 
   /** The reasons, in stable order: by rule (`RULE_ORDER`), then by key. */
   reasons(formatExtra?: (r: Rejection, extra: number) => string): Reason[] {
-    const entries = [...this.buckets.entries()];
-    entries.sort(([a], [b]) => (RANK[a.rule] ?? 0) - (RANK[b.rule] ?? 0) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return entries.map(([r, b]) => {
-      const extra = b.extra !== undefined && formatExtra !== undefined ? formatExtra(r, b.extra) : '';
-      const head = b.count === 1 ? `1 proplet ${r.one}` : `${fmtCount(b.count)} proplets ${r.many}`;
-      return { key: r.key, rule: r.rule, count: b.count, examples: b.examples, message: `${head}${extra}, e.g. ${b.examples.join(', ')}` };
+    const used = this.seen.filter((r): r is Rejection => r !== undefined);
+    used.sort((a, b) => (RANK[a.rule] ?? 0) - (RANK[b.rule] ?? 0) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return used.map((r) => {
+      const count = this.counts[r.slot] as number;
+      const examples = this.examples[r.slot] as string[];
+      const max = this.extras[r.slot] as number;
+      const extra = max !== -Infinity && formatExtra !== undefined ? formatExtra(r, max) : '';
+      const head = count === 1 ? `1 proplet ${r.one}` : `${fmtCount(count)} proplets ${r.many}`;
+      return { key: r.key, rule: r.rule, count, examples, message: `${head}${extra}, e.g. ${examples.join(', ')}` };
     });
   }
 }

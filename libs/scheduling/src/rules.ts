@@ -20,10 +20,10 @@ export const RULE_ORDER = [
   'deviceType',
   'capability',
   'label',
+  'wamrStartSize',
   'maxTasks',
   'cpu',
   'memory',
-  'wamrStartSize',
   'wamrChannel',
 ] as const;
 
@@ -47,6 +47,8 @@ export interface Rejection {
   readonly one: string;
   /** Verb phrase for several: `lack capability sensor`. */
   readonly many: string;
+  /** Index of this rejection among its task's rejections (0 … `TaskFacts.slots` - 1), for counting without a map. */
+  readonly slot: number;
 }
 
 /** A task prepared for the filter: parsed once per decision. */
@@ -60,6 +62,8 @@ export interface TaskFacts {
   readonly cpuMillis: number;
   readonly memoryBytes: number;
   readonly fitsWamr: boolean;
+  /** Number of distinct rejections built for this task. */
+  readonly slots: number;
   readonly rejections: {
     readonly pin: Rejection;
     readonly health: Readonly<Record<Exclude<PropletHealth, 'healthy'>, Rejection>>;
@@ -76,13 +80,14 @@ export interface TaskFacts {
   };
 }
 
-const rejection = (rule: RuleName, detail: string, one: string, many: string): Rejection => ({
-  rule,
-  detail,
-  key: detail === '' ? rule : `${rule}:${detail}`,
-  one,
-  many,
-});
+/** Builds rejections numbered in creation order. */
+function rejectionFactory(): { make: (rule: RuleName, detail: string, one: string, many: string) => Rejection; count: () => number } {
+  let slot = 0;
+  return {
+    make: (rule, detail, one, many) => ({ rule, detail, key: detail === '' ? rule : `${rule}:${detail}`, one, many, slot: slot++ }),
+    count: () => slot,
+  };
+}
 
 // Keeps one oversized selector value (a 5 KB label) from eating the 4 KB explanation on its own.
 const clip = (s: string, max = 120): string => (s.length > max ? `${s.slice(0, max - 3)}...` : s);
@@ -110,6 +115,7 @@ export function taskFacts(task: SchedulingTask, wamrMaxStartBytes = WAMR_MAX_STA
       : task.wamrStartBytes === undefined
         ? 'the start size is unknown'
         : `this start is ${task.wamrStartBytes} bytes`;
+  const { make: rejection, count } = rejectionFactory();
   const health = {} as Record<Exclude<PropletHealth, 'healthy'>, Rejection>;
   for (const h of Object.keys(HEALTH_TEXT) as Array<Exclude<PropletHealth, 'healthy'>>) {
     health[h] = rejection('health', h, `is ${HEALTH_TEXT[h]}`, `are ${HEALTH_TEXT[h]}`);
@@ -118,17 +124,7 @@ export function taskFacts(task: SchedulingTask, wamrMaxStartBytes = WAMR_MAX_STA
   const deviceText = clip([...(deviceTypes ?? [])].join(' or '));
   const cpuText = formatCpu(req.cpuMillis);
   const memText = formatMemory(req.memoryBytes);
-  return {
-    task,
-    pin,
-    types,
-    deviceTypes,
-    capabilities,
-    labels,
-    cpuMillis: req.cpuMillis,
-    memoryBytes: req.memoryBytes,
-    fitsWamr,
-    rejections: {
+  const rejections: TaskFacts['rejections'] = {
       pin: rejection('pin', clip(pin ?? ''), `is not the pinned proplet ${clip(pin ?? '')}`, `are not the pinned proplet ${clip(pin ?? '')}`),
       health,
       cordoned: rejection('cordoned', '', 'is cordoned', 'are cordoned'),
@@ -154,7 +150,19 @@ export function taskFacts(task: SchedulingTask, wamrMaxStartBytes = WAMR_MAX_STA
         'is a WAMR device sharing its channel with another WAMR device heard from in the last 30 s',
         'are WAMR devices sharing their channel with another WAMR device heard from in the last 30 s',
       ),
-    },
+  };
+  return {
+    task,
+    pin,
+    types,
+    deviceTypes,
+    capabilities,
+    labels,
+    cpuMillis: req.cpuMillis,
+    memoryBytes: req.memoryBytes,
+    fitsWamr,
+    slots: count(),
+    rejections,
   };
 }
 
@@ -242,11 +250,8 @@ export function sharesChannelWithWamr(c: Candidate, t: TaskFacts, otherHeard: bo
   return c.dialect === 'wamr' && otherHeard ? t.rejections.wamrChannel : undefined;
 }
 
-/**
- * Every rule but the channel rule (which needs the other proplets), in `RULE_ORDER`; the first that
- * rejects wins, so each proplet is counted under exactly one reason.
- */
-export function firstRejection(c: Candidate, t: TaskFacts, reserved: Reservation | undefined): Rejection | undefined {
+/** The rules that need no reservation, in `RULE_ORDER`; checked first so the ledger is read only for proplets that pass them. */
+export function staticRejection(c: Candidate, t: TaskFacts): Rejection | undefined {
   return (
     notPinned(c, t) ??
     notHealthy(c, t) ??
@@ -255,11 +260,21 @@ export function firstRejection(c: Candidate, t: TaskFacts, reserved: Reservation
     deviceTypeNotMatched(c, t) ??
     lacksCapability(c, t) ??
     labelMismatch(c, t) ??
-    atTaskLimit(c, t, reserved) ??
-    noRoomForCpu(c, t, reserved) ??
-    noRoomForMemory(c, t, reserved) ??
     startTooLargeForWamr(c, t)
   );
+}
+
+/** The rules about room left after the tasks already placed, in `RULE_ORDER`. */
+export function roomRejection(c: Candidate, t: TaskFacts, reserved: Reservation | undefined): Rejection | undefined {
+  return atTaskLimit(c, t, reserved) ?? noRoomForCpu(c, t, reserved) ?? noRoomForMemory(c, t, reserved);
+}
+
+/**
+ * Every rule but the channel rule (which needs the other proplets), in `RULE_ORDER`; the first that
+ * rejects wins, so each proplet is counted under exactly one reason.
+ */
+export function firstRejection(c: Candidate, t: TaskFacts, reserved: Reservation | undefined): Rejection | undefined {
+  return staticRejection(c, t) ?? roomRejection(c, t, reserved);
 }
 
 /** One proplet's rejection as a sentence: `proplet esp32-7 lacks capability sensor`. */
@@ -275,7 +290,8 @@ export function describeRejection(propletId: string, r: Rejection): string {
 export function otherWamrHeard(c: Candidate, heardOn: ReadonlyMap<string, readonly string[]>): boolean {
   const ids = heardOn.get(c.channel);
   if (ids === undefined) return false;
-  return ids.some((id) => id !== c.id);
+  for (const id of ids) if (id !== c.id) return true;
+  return false;
 }
 
 /** Adds `c` to the per-channel index of recently heard WAMR devices, keeping at most two ids per channel. */
