@@ -4,6 +4,7 @@ import {
   metricsTimeMs,
   parseAlive,
   parseCreate,
+  parseInbound,
   parseMessage,
   parseMetrics,
   parseRegistryChunk,
@@ -192,5 +193,27 @@ describe('accepted messages', () => {
       total_chunks: 1,
       data: ADD_WASM,
     });
+  });
+});
+
+describe('parseInbound', () => {
+  it('parses topic and payload together and narrows the message by kind', () => {
+    const inbound = parseInbound('m/d/c/ch/messages/control/proplet/alive', '{"proplet_id":"p1","status":"offline"}');
+    expect(inbound?.topic).toEqual({ domainId: 'd', channelId: 'ch', layout: 'messages', kind: 'alive' });
+    const m = inbound?.message;
+    if (m?.ok !== true) throw new Error('expected an accepted alive');
+    expect(m.value.kind).toBe('alive');
+    if (m.value.kind === 'alive') expect(m.value.value.status).toBe('offline');
+  });
+
+  it('returns the rejection with the topic, so it can be counted by kind and reason', () => {
+    expect(parseInbound('m/d/c/ch/control/proplet/results', '{"results":1}')).toEqual({
+      topic: { domainId: 'd', channelId: 'ch', layout: 'direct', kind: 'results' },
+      message: { ok: false, reason: 'missing_field', field: 'task_id', message: expect.stringContaining('task_id is missing') },
+    });
+  });
+
+  it('answers null for a topic that is not ours, whatever the payload', () => {
+    expect(parseInbound('m/d/c/ch/control/proplet/other', '{}')).toBeNull();
   });
 });

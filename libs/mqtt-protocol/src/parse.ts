@@ -23,7 +23,7 @@ import {
   type TaskStartedMessage,
 } from './messages';
 import type { ParseResult, Rejection } from './result';
-import type { TopicKind } from './topics';
+import { parseTopic, type ParsedTopic, type TopicKind } from './topics';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -201,3 +201,23 @@ export const parseTaskMetrics = (payload: Payload): ParseResult<TaskMetricsMessa
 export const parseRegistryRequest = (payload: Payload): ParseResult<RegistryRequestMessage> => parseMessage('registry_request', payload);
 /** Parses a registry chunk (`registry/server`). */
 export const parseRegistryChunk = (payload: Payload): ParseResult<RegistryChunkMessage> => parseMessage('registry_chunk', payload);
+
+/** A parsed message with its kind, so that a `switch (m.kind)` narrows `m.value`. */
+export type InboundMessage = { [K in TopicKind]: { kind: K; value: MessageOfKind[K] } }[TopicKind];
+
+/** What `parseInbound` returns for a topic of ours: where it came from and the parse outcome. */
+export interface Inbound {
+  topic: ParsedTopic;
+  message: ParseResult<InboundMessage>;
+}
+
+/**
+ * Topic and payload in one step, for the gateway and proplets: `null` when the topic is not ours,
+ * else the parsed topic and the message (or its rejection, to count by `topic.kind` and `reason`).
+ */
+export function parseInbound(topic: string, payload: Payload): Inbound | null {
+  const parsed = parseTopic(topic);
+  if (parsed === null) return null;
+  const result = parseMessage(parsed.kind, payload);
+  return { topic: parsed, message: result.ok ? { ok: true, value: { kind: parsed.kind, value: result.value } as InboundMessage } : result };
+}
