@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildSync } from 'esbuild';
+import { bundleService, byMsg, spawnNode, waitUntilServing, type SpawnedService } from './testing';
 
 // The fixture is bundled to plain JS once, so each spawn measures the service's own start-up, not a
 // TypeScript loader compiling on a shared 2-core machine (production images run built code too).
@@ -12,76 +11,16 @@ let bundle: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'propeller-service-e2e-'));
-  bundle = join(dir, 'tiny-service.cjs');
-  buildSync({
-    entryPoints: [resolve(__dirname, '../test/tiny-service.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outfile: bundle,
-    logLevel: 'error',
-  });
+  bundle = bundleService(resolve(__dirname, '../test/tiny-service.ts'), join(dir, 'tiny-service.cjs'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Spawned {
-  proc: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** JSON log lines written so far. */
-  logs: () => Array<Record<string, unknown>>;
-  /** Resolves with the first log line matching `pred`. */
-  waitForLog(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  /** Exit status and milliseconds from spawn to exit. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
-}
+// Run in a directory without config.yaml, on a free port.
+const spawnService = (env: Record<string, string>): SpawnedService => spawnNode(bundle, { cwd: dir, env: { METRICS_PORT: '0', ...env } });
 
-function spawnService(env: Record<string, string>): Spawned {
-  const started = performance.now();
-  // A clean environment and a directory without config.yaml, so nothing from the developer's shell leaks in.
-  const proc = spawn(process.execPath, [bundle], { cwd: dir, env: { PATH: process.env['PATH'] ?? '', METRICS_PORT: '0', ...env } });
-  let out = '';
-  let err = '';
-  const waiters: Array<() => void> = [];
-  proc.stdout?.on('data', (c: Buffer) => {
-    out += String(c);
-    for (const w of waiters.splice(0)) w();
-  });
-  proc.stderr?.on('data', (c: Buffer) => (err += String(c)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((res) =>
-    proc.on('exit', (code, signal) => res({ code, signal, ms: performance.now() - started })),
-  );
-  const logs = () =>
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const waitForLog = (pred: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000) =>
-    new Promise<Record<string, unknown>>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error(`no matching log line within ${timeoutMs} ms; stdout:\n${out}\nstderr:\n${err}`)), timeoutMs);
-      const check = () => {
-        const hit = logs().find(pred);
-        if (hit) {
-          clearTimeout(timer);
-          res(hit);
-        } else if (proc.exitCode !== null) {
-          clearTimeout(timer);
-          rej(new Error(`exited with ${proc.exitCode} before the log line; stdout:\n${out}\nstderr:\n${err}`));
-        } else waiters.push(check);
-      };
-      check();
-    });
-  return { proc, stdout: () => out, stderr: () => err, logs, waitForLog, exited };
-}
-
-const byMsg = (msg: string) => (l: Record<string, unknown>) => l['msg'] === msg;
-
-async function startedService(env: Record<string, string> = {}): Promise<Spawned & { base: string }> {
+async function startedService(env: Record<string, string> = {}): Promise<SpawnedService & { base: string }> {
   const s = spawnService(env);
-  const serving = await s.waitForLog(byMsg('serving /health and /metrics'));
-  await s.waitForLog(byMsg('started'));
-  return { ...s, base: `http://127.0.0.1:${String(serving['port'])}` };
+  return Object.assign(s, { base: await waitUntilServing(s) });
 }
 
 describe('runService as a process', () => {
