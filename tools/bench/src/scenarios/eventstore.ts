@@ -1,0 +1,214 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- migrations are frozen against Kysely<any> */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import { Registry } from 'prom-client';
+import { natsNames, type Envelope, type StoredEnvelope } from '@propeller/events';
+import { EventStore, isConcurrencyError, provision } from '@propeller/eventstore';
+import { cleanup, connectTest } from '@propeller/eventstore/testing';
+import { createDb, migrate, ProjectionRunner, waitForSequence, type Projection } from '@propeller/projections';
+import { dropSchema, TEST_DATABASE_URL } from '@propeller/projections/testing';
+import type { BenchContext, Scenario } from '../harness';
+import { elapsedMs, now, percentiles, perSecond } from '../stats';
+
+/** One envelope of the bench's `counter` aggregate. */
+function envelope(id: string, n: number): Envelope {
+  return {
+    id: randomUUID(),
+    type: 'CounterIncremented',
+    schemaVersion: 1,
+    aggregate: 'counter',
+    aggregateId: id,
+    occurredAt: new Date().toISOString(),
+    correlationId: randomUUID(),
+    causationId: null,
+    traceparent: null,
+    data: { by: n },
+  };
+}
+
+/** The fold the load-and-fold figure pays for: a counter's total and event count. */
+const fold = (events: readonly StoredEnvelope[]): { total: number; count: number } =>
+  events.reduce((s, e) => ({ total: s.total + (e.data as { by: number }).by, count: s.count + 1 }), { total: 0, count: 0 });
+
+/** A simple read model: one row per counter, upserted per event (what a real projection costs, roughly). */
+const counters: Projection = {
+  name: 'bench-counters',
+  async apply(trx, e) {
+    const by = (e.data as { by: number }).by;
+    await sql`insert into bench_counters (id, total, events) values (${e.aggregateId}, ${by}, 1)
+      on conflict (id) do update set total = bench_counters.total + excluded.total, events = bench_counters.events + 1`.execute(trx);
+  },
+  async reset(trx) {
+    await sql`delete from bench_counters`.execute(trx);
+  },
+};
+
+const benchMigrations = {
+  '20261127T1700_create_bench_counters': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('bench_counters')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('total', 'bigint', (c) => c.notNull())
+        .addColumn('events', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+function intArg(ctx: BenchContext, i: number, name: string, dflt: number): number {
+  const raw = ctx.args[i];
+  const v = raw === undefined ? dflt : Number(raw);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
+  return v;
+}
+
+/** Runs `jobs` with at most `concurrency` in flight. */
+async function pool<T>(jobs: Array<() => Promise<T>>, concurrency: number): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, jobs.length) }, async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        out[i] = await (jobs[i] as () => Promise<T>)();
+      }
+    }),
+  );
+  return out;
+}
+
+/**
+ * The event store's own figures on the real NATS and Postgres: appends/s without and with contention,
+ * projection catch-up events/s, and load-and-fold of a 1,000-event aggregate. Own prefix and schema, removed after.
+ */
+export const scenario: Scenario = {
+  name: 'eventstore',
+  description:
+    'appends/s without and with contention, projection events/s, load-and-fold of 1,000 events; args: [appends=2000] [writers=4] [appendsPerWriter=100] [foldRepeats=30]',
+  async run(ctx) {
+    const appends = intArg(ctx, 0, 'appends', 2000);
+    const writers = intArg(ctx, 1, 'writers', 4);
+    const perWriter = intArg(ctx, 2, 'appendsPerWriter', 100);
+    const foldRepeats = intArg(ctx, 3, 'foldRepeats', 30);
+
+    const tag = randomBytes(4).toString('hex');
+    const names = natsNames(`bench${tag}`);
+    const schema = `bench_${tag}`;
+    const nc = await connectTest('bench-eventstore');
+    const db = createDb({ url: process.env['DATABASE_URL'] ?? TEST_DATABASE_URL, schema, poolMax: 3 });
+    let runner: ProjectionRunner | undefined;
+    try {
+      await provision(nc, names, { leaseTtlMs: 3000 });
+      await migrate(db, { migrations: benchMigrations });
+      const store = new EventStore(nc, names);
+      const results: Record<string, unknown> = {};
+
+      // 1. No contention: `appends` single-event appends over appends/10 aggregates, 16 in flight, each
+      //    aggregate owned by one job chain so its expected sequence is always right.
+      ctx.log(`appending ${appends} events to ${Math.ceil(appends / 10)} aggregates...`);
+      const aggregates = Math.max(1, Math.ceil(appends / 10));
+      const last = new Map<string, number>();
+      const latencies: number[] = [];
+      const t1 = now();
+      await pool(
+        Array.from({ length: aggregates }, (_, a) => async () => {
+          const id = `free-${a}`;
+          for (let k = a; k < appends; k += aggregates) {
+            const t = now();
+            const r = await store.append('counter', id, [envelope(id, 1)], last.get(id) ?? 0);
+            latencies.push(elapsedMs(t));
+            last.set(id, r.lastSequence);
+          }
+        }),
+        16,
+      );
+      const freeMs = elapsedMs(t1);
+      const lp = percentiles(latencies, [50, 99]);
+      results['uncontended'] = {
+        appends,
+        aggregates,
+        inFlight: 16,
+        appendsPerSecond: perSecond(appends, freeMs),
+        p50Ms: round(lp.p50),
+        p99Ms: round(lp.p99),
+      };
+
+      // 2. Contention: `writers` writers on one aggregate, each until it has `perWriter` appends; a conflict
+      //    reloads only the tail after its last known sequence and retries.
+      ctx.log(`${writers} writers racing on one aggregate, ${perWriter} appends each...`);
+      const hot = 'hot';
+      let conflicts = 0;
+      const t2 = now();
+      await Promise.all(
+        Array.from({ length: writers }, async () => {
+          let expected = 0;
+          for (let done = 0; done < perWriter; ) {
+            try {
+              expected = (await store.append('counter', hot, [envelope(hot, 1)], expected)).lastSequence;
+              done++;
+            } catch (e) {
+              if (!isConcurrencyError(e)) throw e;
+              conflicts++;
+              expected = (await store.load('counter', hot, { afterSequence: expected })).lastSequence;
+            }
+          }
+        }),
+      );
+      const hotMs = elapsedMs(t2);
+      const hotAppends = writers * perWriter;
+      const hotCheck = fold((await store.load('counter', hot)).events);
+      if (hotCheck.count !== hotAppends) throw new Error(`contended aggregate holds ${hotCheck.count} events, expected ${hotAppends}`);
+      results['contended'] = {
+        writers,
+        appends: hotAppends,
+        appendsPerSecond: perSecond(hotAppends, hotMs),
+        conflicts,
+        retriesPerAppend: round(conflicts / hotAppends),
+      };
+
+      // 3. Load-and-fold: one aggregate of 1,000 events, loaded from the stream and folded `foldRepeats` times.
+      ctx.log('appending a 1,000-event aggregate and folding it...');
+      const big = 'big';
+      await store.append('counter', big, Array.from({ length: 1000 }, (_, i) => envelope(big, i)), 0);
+      const foldMs: number[] = [];
+      for (let r = 0; r < foldRepeats; r++) {
+        const t = now();
+        const state = fold((await store.load('counter', big)).events);
+        foldMs.push(elapsedMs(t));
+        if (state.count !== 1000) throw new Error(`folded ${state.count} events, expected 1000`);
+      }
+      const fp = percentiles(foldMs, [50, 99]);
+      results['loadAndFold'] = { events: 1000, repeats: foldRepeats, p50Ms: round(fp.p50), p99Ms: round(fp.p99) };
+
+      // 4. Projection catch-up over everything above, from an empty read model.
+      const info = await (await store.jsm()).streams.info(names.stream);
+      const total = info.state.messages;
+      ctx.log(`projecting ${total} events...`);
+      runner = new ProjectionRunner({ nc, names, db, projections: [counters], registry: new Registry(), standbyPollMs: 100 });
+      const t4 = now();
+      runner.start();
+      if (!(await waitForSequence(db, counters.name, info.state.last_seq, 120_000))) throw new Error('projection did not catch up in 120 s');
+      const projMs = elapsedMs(t4);
+      const projected = await sql<{ n: number }>`select coalesce(sum(events), 0)::int as n from bench_counters`.execute(db);
+      if (projected.rows[0]?.n !== total) throw new Error(`projection holds ${projected.rows[0]?.n} events, expected ${total}`);
+      results['projection'] = { events: total, seconds: round(projMs / 1000), eventsPerSecond: perSecond(total, projMs), batchSize: 500 };
+
+      ctx.table('event store', [
+        { case: 'append, no contention', count: appends, 'per second': perSecond(appends, freeMs), p50ms: round(lp.p50), p99ms: round(lp.p99) },
+        { case: `append, ${writers} writers on one aggregate`, count: hotAppends, 'per second': perSecond(hotAppends, hotMs), conflicts },
+        { case: 'load + fold 1,000 events', count: foldRepeats, p50ms: round(fp.p50), p99ms: round(fp.p99) },
+        { case: 'projection catch-up (incl. start)', count: total, 'per second': perSecond(total, projMs) },
+      ]);
+      return results;
+    } finally {
+      await runner?.stop().catch(() => undefined);
+      await cleanup(nc, names).catch((e: unknown) => ctx.log(`cleanup of ${names.prefix} failed: ${String(e)}`));
+      await dropSchema(db, schema).catch((e: unknown) => ctx.log(`dropping schema ${schema} failed: ${String(e)}`));
+      await db.destroy();
+      await nc.close();
+    }
+  },
+};
+
+const round = (x: number): number => Math.round(x * 100) / 100;
