@@ -26,5 +26,7 @@ export { readCapacity, readHostInfo } from './agent/host';
 export type { HostInfo } from './agent/host';
 export { startHttp } from './agent/http';
 export type { HealthState } from './agent/http';
+export { createPropletLogger } from './agent/log';
+export type { Logger } from './agent/log';
 export { createPropletMetrics } from './agent/metrics';
 export type { PropletMetrics } from './agent/metrics';

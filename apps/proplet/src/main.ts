@@ -3,11 +3,11 @@
  * environment and config.yaml (see agent/config.ts); SIGTERM/SIGINT drain and exit 0.
  */
 import { loadConfig } from '@propeller/config';
-import { createLogger } from '@propeller/telemetry';
 import { PropletAgent } from './agent/agent';
 import { propletConfigFrom } from './agent/config';
 import { readCapacity, readHostInfo } from './agent/host';
 import { startHttp } from './agent/http';
+import { createPropletLogger } from './agent/log';
 import { createPropletMetrics } from './agent/metrics';
 import { ModuleStore } from './modules/store';
 import { TaskRunner } from './runner';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     console.error(err instanceof Error ? err.message : String(err));
     process.exit(2);
   }
-  const logger = createLogger('proplet', config.logLevel, { base: { proplet_id: config.propletId } });
+  const logger = createPropletLogger(config.logLevel, { proplet_id: config.propletId });
   logger.info(
     { ...config, mqtt: { ...config.mqtt, ...(config.mqtt.password ? { password: '****' } : {}) } },
     'configuration',

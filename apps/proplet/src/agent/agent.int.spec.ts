@@ -1,10 +1,10 @@
 import { buildRegistryChunks, topicsFor, wireIdFor } from '@propeller/mqtt-protocol';
-import { createLogger } from '@propeller/telemetry';
 import { ModuleStore } from '../modules/store';
 import { TaskRunner } from '../runner';
 import { Sandbox } from '../sandbox/sandbox';
 import { PlaneClient, waitFor, wat } from '../testing';
 import { PropletAgent } from './agent';
+import { createPropletLogger } from './log';
 import type { PropletConfig } from './config';
 
 const BROKER = process.env['MQTT_BROKER'] ?? 'mqtt://127.0.0.1:1883';
@@ -52,7 +52,7 @@ beforeAll(async () => {
     new ModuleStore({ memoryMaxBytes: 16 * 2 ** 20, registry: (name) => (agentRef.current as PropletAgent).fetchFromRegistry(name) }),
     new Sandbox({ maxTasks: 3, timeoutMs: 10_000 }),
   );
-  agent = new PropletAgent({ config: config(propletId), runner, host: { hostname: 'test', os: 'linux', cpuArch: 'x64', totalMemoryBytes: 2 ** 30, capacity: {} }, logger: createLogger('proplet', 'silent'), persistentSession: false, registryTimeoutMs: 5_000 });
+  agent = new PropletAgent({ config: config(propletId), runner, host: { hostname: 'test', os: 'linux', cpuArch: 'x64', totalMemoryBytes: 2 ** 30, capacity: {} }, logger: createPropletLogger('silent'), persistentSession: false, registryTimeoutMs: 5_000 });
   agentRef.current = agent;
   await agent.start();
 });

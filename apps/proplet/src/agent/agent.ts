@@ -21,7 +21,7 @@ import {
   type StartMessage,
   type StopMessage,
 } from '@propeller/mqtt-protocol';
-import type { Logger } from '@propeller/telemetry';
+import type { Logger } from './log';
 import type { TaskRunner } from '../runner';
 import type { TaskOutcome } from '../sandbox/sandbox';
 import type { PropletConfig } from './config';

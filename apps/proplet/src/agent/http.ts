@@ -29,10 +29,10 @@ export function startHttp(port: number, health: () => HealthState, metrics: Prop
       return;
     }
     if (path === '/metrics') {
-      metrics.metrics
-        .metricsText()
+      metrics.registry
+        .metrics()
         .then((text) => {
-          res.writeHead(200, { 'content-type': metrics.metrics.contentType });
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
           res.end(text);
         })
         .catch((err: unknown) => {
