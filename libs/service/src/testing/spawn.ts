@@ -79,8 +79,10 @@ function spawnProcess(nodeArgs: string[], options: SpawnOptions): SpawnedService
   });
   proc.stderr?.on('data', (c: Buffer) => (err += String(c)));
   // 'close', not 'exit': it fires once stdout and stderr are drained, so the output is complete.
+  let closed = false;
   const exited = new Promise<Exit>((resolve) => {
     proc.on('close', (code, signal) => {
+      closed = true;
       resolve({ code, signal, ms: performance.now() - started });
       // Let pending waiters fail now rather than at their timeout.
       setImmediate(wake);
@@ -114,7 +116,7 @@ function spawnProcess(nodeArgs: string[], options: SpawnOptions): SpawnedService
         if (hit) {
           done();
           resolve(hit);
-        } else if (proc.exitCode !== null || proc.signalCode !== null) {
+        } else if (closed) {
           done();
           reject(new Error(`exited (${proc.exitCode ?? proc.signalCode}) before the log line\nstdout:\n${out}\nstderr:\n${err}`));
         }
