@@ -9,3 +9,4 @@ export * from './catalog';
 export * from './commands';
 export { parseOrThrow, toFieldIssues } from './validation';
 export * from './liveness';
+export * from './leases';
