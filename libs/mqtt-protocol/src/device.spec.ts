@@ -73,6 +73,7 @@ describe('device-side builders', () => {
   it('builds heartbeats with load and the offline last-will', () => {
     const beat = buildAlive(channel, { propletId: 'sim-1', load: { runningTasks: 1, cpuPercent: 5, memoryBytes: 2048 } });
     expect(beat.topic).toBe('m/d/c/ch/messages/control/proplet/alive');
+    expect(beat.qos).toBe(0);
     expect(value(parseAlive(beat.payload))).toEqual({ proplet_id: 'sim-1', status: 'alive', load: { running_tasks: 1, cpu_percent: 5, memory_bytes: 2048 } });
     const will = buildLastWill(channel, { propletId: 'sim-1' });
     expect(will.topic).toBe(beat.topic);
@@ -86,6 +87,7 @@ describe('device-side builders', () => {
 
     const ok = buildResults(channel, { wireId: 'w1', propletId: 'sim-1', results: '42' });
     expect(parseTopic(ok.topic)?.kind).toBe('results');
+    expect([started.qos, ok.qos]).toEqual([1, 1]);
     expect(JSON.parse(ok.payload)).toEqual({ task_id: 'w1', proplet_id: 'sim-1', results: '42' });
 
     const ours = buildResults(channel, { wireId: 'w2', propletId: 'sim-1', attempt: 2, results: 7 });

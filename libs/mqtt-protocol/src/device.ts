@@ -1,6 +1,6 @@
 import type { Capacity, PropletOwner, PropletType } from './derive';
 import { chunkModule, DEFAULT_CHUNK_SIZE } from './chunks';
-import { topicsFor, type ChannelRef } from './topics';
+import { SUBSCRIPTION_QOS, topicsFor, type ChannelRef, type QoS, type TopicKind } from './topics';
 
 /**
  * Builders of what a proplet publishes (for our proplet, the device simulators and tests): each
@@ -8,10 +8,12 @@ import { topicsFor, type ChannelRef } from './topics';
  * left out of the payload, as a careful device would.
  */
 
-/** A message ready to publish. */
+/** A message ready to publish (never retained). */
 export interface Outbound {
   readonly topic: string;
   readonly payload: string;
+  /** QoS to publish with: the gateway's subscription QoS of the kind (PROTOCOL.md "Delivery rules"), so a higher one would buy nothing. */
+  readonly qos?: QoS;
 }
 
 /** Current version of the `propeller` extension of create. */
@@ -65,8 +67,8 @@ function pick(source: object, names: Readonly<Record<string, string>>): Json {
   return out;
 }
 
-function outbound(topic: string, message: Json): Outbound {
-  return { topic, payload: JSON.stringify(message) };
+function outbound(channel: ChannelRef, kind: TopicKind, message: Json): Outbound {
+  return { topic: topicsFor(channel).of(kind), payload: JSON.stringify(message), qos: SUBSCRIPTION_QOS[kind] };
 }
 
 /** Builds a create (discovery/registration). */
@@ -96,7 +98,7 @@ export function buildCreate(channel: ChannelRef, input: CreateInput): Outbound {
       ...pick(input.propeller, { type: 'type', labels: 'labels', capacity: 'capacity', maxTasks: 'max_tasks', perPropletTopics: 'per_proplet_topics', owner: 'owner' }),
     };
   }
-  return outbound(topicsFor(channel).create, message);
+  return outbound(channel, 'create', message);
 }
 
 /** Load reported with a heartbeat. */
@@ -121,7 +123,7 @@ export function buildAlive(channel: ChannelRef, input: AliveInput): Outbound {
   if (input.load !== undefined) {
     message['load'] = pick(input.load, { runningTasks: 'running_tasks', cpuPercent: 'cpu_percent', memoryBytes: 'memory_bytes' });
   }
-  return outbound(topicsFor(channel).alive, message);
+  return outbound(channel, 'alive', message);
 }
 
 /** The last-will a proplet sets when it connects: an `offline` alive on its alive topic (publish with QoS 1, not retained). */
@@ -131,7 +133,7 @@ export function buildLastWill(channel: ChannelRef, input: { propletId: string; n
 
 /** Builds a task_started (extension): the run of this wire id has begun. */
 export function buildTaskStarted(channel: ChannelRef, input: { wireId: string; propletId: string; attempt?: number }): Outbound {
-  return outbound(topicsFor(channel).taskStarted, { task_id: input.wireId, proplet_id: input.propletId, ...pick(input, { attempt: 'attempt' }) });
+  return outbound(channel, 'task_started', { task_id: input.wireId, proplet_id: input.propletId, ...pick(input, { attempt: 'attempt' }) });
 }
 
 /** Input of `buildResults`: `results` is any JSON; a non-empty `error` reports failure. */
@@ -148,7 +150,7 @@ export interface ResultsInput {
 export function buildResults(channel: ChannelRef, input: ResultsInput): Outbound {
   const message: Json = { task_id: input.wireId, ...pick(input, { propletId: 'proplet_id', attempt: 'attempt' }), results: input.results ?? null };
   if (input.error !== undefined && input.error !== '') message['error'] = input.error;
-  return outbound(topicsFor(channel).results, message);
+  return outbound(channel, 'results', message);
 }
 
 /**
@@ -183,7 +185,7 @@ export function buildMetrics(channel: ChannelRef, input: MetricsInput): Outbound
     const { rssBytes, ...rest } = input.memory;
     message['memory_metrics'] = { ...(rssBytes !== undefined ? { rss_bytes: rssBytes } : {}), ...rest };
   }
-  return outbound(topicsFor(channel).metrics, message);
+  return outbound(channel, 'metrics', message);
 }
 
 /** Builds a task_metrics message; `metrics` and `aggregated` are sent as given. */
@@ -193,16 +195,16 @@ export function buildTaskMetrics(
 ): Outbound {
   const message: Json = { task_id: input.wireId, proplet_id: input.propletId, metrics: input.metrics, aggregated: input.aggregated ?? null };
   if (input.timestamp !== undefined) message['timestamp'] = wireTimestamp(input.timestamp);
-  return outbound(topicsFor(channel).taskMetrics, message);
+  return outbound(channel, 'task_metrics', message);
 }
 
 /** Builds a registry request: ask the plane for the module named `appName` (a task's `image_url`). */
 export function buildRegistryRequest(channel: ChannelRef, appName: string): Outbound {
-  return outbound(topicsFor(channel).registryRequest, { app_name: appName });
+  return outbound(channel, 'registry_request', { app_name: appName });
 }
 
 /** The plane's answer to a registry request: every chunk of the module on `registry/server`, in order (see `chunkModule`). */
 export function buildRegistryChunks(channel: ChannelRef, appName: string, bytes: Uint8Array, chunkSize: number = DEFAULT_CHUNK_SIZE): Outbound[] {
   const topic = topicsFor(channel).registryChunk;
-  return chunkModule(appName, bytes, chunkSize).map((c) => ({ topic, payload: JSON.stringify(c) }));
+  return chunkModule(appName, bytes, chunkSize).map((c) => ({ topic, payload: JSON.stringify(c), qos: SUBSCRIPTION_QOS.registry_chunk }));
 }
