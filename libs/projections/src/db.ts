@@ -10,6 +10,8 @@ export interface DbOptions {
   schema: string;
   /** Largest number of pooled connections. */
   poolMax: number;
+  /** Told about errors of idle pooled connections (server restart, terminated backend); default: ignored. */
+  onError?: (error: Error) => void;
 }
 
 /** What `createDb` remembers about a `Kysely` it made, so `waitForSequence` can open its own LISTEN connection. */
@@ -46,6 +48,12 @@ export function createDb<DB>(options: DbOptions): Kysely<DB> {
   const schema = assertSchemaName(options.schema);
   const onDestroy: Array<() => Promise<void>> = [];
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolMax, idleTimeoutMillis: 10_000, types });
+  // An idle client whose server connection dies makes the pool emit 'error'; unheard, that would crash the
+  // process. The pool has already dropped the client, and queries that were running report their own errors.
+  pool.on('error', (e) => options.onError?.(e));
+  // Same for a client checked out by a transaction that is between two queries: its next query fails with the
+  // connection error (the caller sees it), so the event itself only needs a listener.
+  pool.on('connect', (client) => client.on('error', (e) => options.onError?.(e)));
   const end = pool.end.bind(pool);
   // Kysely's destroy() ends the pool; closing the listener there too means one call releases everything.
   pool.end = (async () => {

@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- migrations are frozen against Kysely<any> */
-import { sql, type Generated, type Kysely, type Migration } from 'kysely';
+import { sql, type Generated, type Kysely, type Migration, type Transaction } from 'kysely';
 import type { StoredEnvelope } from '@propeller/events';
 import type { Projection } from '../src';
 
@@ -42,8 +42,8 @@ export type LedgerEventType = 'Deposited' | 'Withdrawn' | 'Poisoned' | 'Noted';
 
 export interface LedgerOptions {
   name?: string;
-  /** Called after each applied event with the count applied by this projection object so far (crash fixture). */
-  afterApply?: (applied: number) => Promise<void>;
+  /** Called after each applied event with the count applied by this projection object so far, and the transaction. */
+  afterApply?: (applied: number, trx: Transaction<LedgerDB>) => Promise<void>;
 }
 
 export function ledgerProjection(options: LedgerOptions = {}): Projection<LedgerDB> {
@@ -67,7 +67,7 @@ export function ledgerProjection(options: LedgerOptions = {}): Projection<Ledger
         )
         .execute();
       applied += 1;
-      if (options.afterApply) await options.afterApply(applied);
+      if (options.afterApply) await options.afterApply(applied, trx);
     },
     async reset(trx) {
       await trx.deleteFrom('ledger_entries').execute();
