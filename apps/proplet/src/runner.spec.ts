@@ -156,6 +156,35 @@ describe('TaskRunner (sandbox)', () => {
     });
   });
 
+  it('runs a WASI command that imports its memory, giving it a memory capped at PROPLET_TASK_MEMORY_MAX', async () => {
+    const source = `(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (import "env" "memory" (memory 1))
+      (data (i32.const 100) "imported\\n")
+      (func (export "_start")
+        ;; print, then grow by 64 MiB, past the 48 MiB cap: memory.grow must answer -1, or the task traps
+        (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 9))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (if (i32.ne (memory.grow (i32.const 1024)) (i32.const -1)) (then unreachable))))`;
+    await expect(runner().run(await task('wasi-import', source, '_start'))).resolves.toMatchObject({ ok: true, result: 'imported\n' });
+  });
+
+  it('keeps at most the output limit of a chatty program and says it was truncated', async () => {
+    const source = `(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start") (local $i i32)
+        (i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const 1000))
+        (loop $l
+          (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 100))))))`;
+    const r = new TaskRunner(new ModuleStore({ memoryMaxBytes: CAP }), new Sandbox({ outputLimitBytes: 4096 }));
+    const outcome = await r.run(await task('chatty', source, '_start'));
+    expect(outcome.ok).toBe(true);
+    expect(outcome.result).toBe(`${'\0'.repeat(4096)}\n[output truncated at 4096 bytes]`);
+  });
+
   it('limits concurrency to maxTasks and stops a running task by its wire id', async () => {
     const r = runner({ maxTasks: 1 });
     const started: string[] = [];

@@ -84,8 +84,12 @@ function run() {
   if (instance.exports.memory instanceof WebAssembly.Memory) memory = instance.exports.memory;
   else if (instance.exports.__propeller_memory instanceof WebAssembly.Memory) memory = instance.exports.__propeller_memory;
 
+  // node:wasi reads the memory from `exports.memory`; a module that imports its memory (built with
+  // --import-memory) gets the host's memory shown there, on a view of the instance.
+  const forWasi = instance.exports.memory instanceof WebAssembly.Memory || !memory ? instance : { exports: { ...instance.exports, memory } };
+
   if (mode === 'wasi') {
-    const exitCode = wasi.start(instance);
+    const exitCode = wasi.start(forWasi);
     if (exitCode !== 0) {
       const stderr = text(2).trim();
       return { ok: false, error: `exited with code ${exitCode}${stderr ? `: ${stderr.slice(-500)}` : ''}`, exitCode, stdout: text(1), stderr: text(2) };
@@ -94,7 +98,7 @@ function run() {
   }
 
   // A WASI reactor (WASI imports, no _start) is initialised before its export is called.
-  if (wasi && typeof instance.exports._start !== 'function' && instance.exports.memory instanceof WebAssembly.Memory) wasi.initialize(instance);
+  if (wasi && typeof instance.exports._start !== 'function' && forWasi.exports.memory instanceof WebAssembly.Memory) wasi.initialize(forWasi);
   const value = instance.exports[name](...args);
   return { ok: true, value, stdout: text(1), stderr: text(2) };
 }
