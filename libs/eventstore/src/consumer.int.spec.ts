@@ -97,7 +97,7 @@ describe('runConsumer', () => {
 
     // Once the cause is fixed, the operator replays the letter and it leaves the queue.
     poisonIsFixed = true;
-    await runner.replay(letters[0]!.dlqSeq);
+    await runner.replay(letters[0]?.dlqSeq ?? -1);
     expect(log.some((l) => l.startsWith('handled bad ') && l.endsWith(` ${poisonSeq}`))).toBe(true);
     expect(await listDeadLetters(nc, names, 'pm1')).toEqual([]);
   });

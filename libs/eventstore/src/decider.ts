@@ -59,8 +59,8 @@ export class AggregateCache<S> {
 
 const cacheKey = (aggregate: string, id: string): string => `${aggregate}\u0000${id}`;
 
-/** The default event shape: a typed payload, versioned by `schemaVersion` (default 1). */
-export interface DomainEvent {
+/** The event shape the default envelope mapping expects: a typed payload, versioned by `schemaVersion` (default 1). */
+export interface EventLike {
   type: string;
   data?: unknown;
   schemaVersion?: number;
@@ -87,9 +87,9 @@ export interface HandleCommandOptions<C, E, S> {
   command: C;
   /** Correlation, causation and trace of the command, copied into every envelope. */
   meta: EventMeta;
-  /** Wraps a decided event; default takes `{type, data, schemaVersion}` from a `DomainEvent`. */
+  /** Wraps a decided event; default takes `{type, data, schemaVersion}` from an `EventLike`; pass `makeEnvelope` from `@propeller/events` for catalog events. */
   toEnvelope?: (event: E, ctx: EnvelopeContext) => Envelope;
-  /** Unwraps a stored envelope for `evolve`; default `{type, data, schemaVersion}`. */
+  /** Unwraps a stored envelope for `evolve`; default `{type, data, schemaVersion}` (`parseStoredEvent` upcasts catalog events). */
   fromEnvelope?: (envelope: StoredEnvelope) => E;
   /** Reloads and retries after this many version conflicts before giving up (default 5). */
   maxRetries?: number;
@@ -114,7 +114,7 @@ export interface HandleCommandResult<E, S> {
 }
 
 const defaultToEnvelope = (event: unknown, ctx: EnvelopeContext): Envelope => {
-  const e = event as DomainEvent;
+  const e = event as EventLike;
   if (typeof e?.type !== 'string') throw InvalidError.field('event.type', e?.type, 'must be a string (or pass toEnvelope)');
   return {
     id: ctx.id,
@@ -130,7 +130,7 @@ const defaultToEnvelope = (event: unknown, ctx: EnvelopeContext): Envelope => {
   };
 };
 
-const defaultFromEnvelope = (envelope: StoredEnvelope): DomainEvent => ({
+const defaultFromEnvelope = (envelope: StoredEnvelope): EventLike => ({
   type: envelope.type,
   data: envelope.data,
   schemaVersion: envelope.schemaVersion,

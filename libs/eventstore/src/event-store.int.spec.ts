@@ -45,7 +45,7 @@ describe('EventStore.append', () => {
     const b = testEnvelope('task', 'ordered.1 id', { type: 'Second', schemaVersion: 2 });
     const r = await store.append('task', 'ordered.1 id', [a, b], 0);
     expect(r.sequences).toHaveLength(2);
-    expect(r.sequences[1]).toBeGreaterThan(r.sequences[0]!);
+    expect(r.sequences[1]).toBeGreaterThan(r.sequences[0] ?? Infinity);
     expect(r.lastSequence).toBe(r.sequences[1]);
 
     const jsm = await jetstreamManager(nc);
@@ -73,8 +73,8 @@ describe('EventStore.append', () => {
     const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
     expect(won).toHaveLength(1);
     expect(lost).toHaveLength(1);
-    expect(lost[0]!.reason).toBeInstanceOf(ConcurrencyError);
-    expect(isConflict(lost[0]!.reason)).toBe(true);
+    expect(lost[0]?.reason).toBeInstanceOf(ConcurrencyError);
+    expect(isConflict(lost[0]?.reason)).toBe(true);
     expect((await store.load('task', id)).events).toHaveLength(2);
   });
 
@@ -123,7 +123,7 @@ describe('EventStore.load', () => {
   it('reads only the events after a given sequence', async () => {
     const id = 'after-1';
     const r = await store.append('task', id, [1, 2, 3].map((n) => testEnvelope('task', id, { data: { n } })), 0);
-    const tail = await store.load('task', id, { afterSequence: r.sequences[0]! });
+    const tail = await store.load('task', id, { afterSequence: r.sequences[0] ?? 0 });
     expect(tail.events.map((e) => e.data)).toEqual([{ n: 2 }, { n: 3 }]);
     const none = await store.load('task', id, { afterSequence: r.lastSequence });
     expect(none).toEqual({ events: [], lastSequence: r.lastSequence });

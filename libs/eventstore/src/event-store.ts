@@ -145,7 +145,11 @@ export class EventStore {
   }
 
   private snapshots(): Promise<KV> {
-    this.#snapshots ??= new Kvm(this.js).open(this.names.kv.snapshots);
+    // A failed open is not remembered, so the next call tries again.
+    this.#snapshots ??= new Kvm(this.js).open(this.names.kv.snapshots).catch((e: unknown) => {
+      this.#snapshots = undefined;
+      throw e;
+    });
     return this.#snapshots;
   }
 }

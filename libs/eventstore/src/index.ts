@@ -22,7 +22,7 @@ export {
   SNAPSHOT_EVERY,
   type Decider,
   type CachedAggregate,
-  type DomainEvent,
+  type EventLike,
   type EnvelopeContext,
   type HandleCommandOptions,
   type HandleCommandResult,
@@ -54,4 +54,4 @@ export {
   type EventHandler,
   type HandlerContext,
 } from './dead-letters';
-export { Lease, assertFencingToken, currentToken, type LeaseOptions, type LeaseRecord } from './lease';
+export { Lease, leaseAcquirer, assertFencingToken, currentToken, type LeaseOptions, type LeaseRecord } from './lease';

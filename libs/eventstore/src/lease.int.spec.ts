@@ -5,7 +5,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { isNotLeader } from '@propeller/events';
 import { cleanup, connectTest, testNames, waitFor } from './testing';
-import { assertFencingToken, currentToken, Lease, provision, sendCommand, serveCommands, type CommandServer } from './index';
+import { assertFencingToken, currentToken, Lease, leaseAcquirer, provision, sendCommand, serveCommands, type CommandServer } from './index';
 
 const TTL_MS = 2_000;
 const names = testNames();
@@ -25,6 +25,18 @@ afterAll(async () => {
   await nc.close();
 });
 
+/** The current entry of a lease key; the tests only read keys that must exist. */
+async function entry(key: string) {
+  const e = await kv.get(key);
+  if (!e) throw new Error(`lease key ${key} is missing`);
+  return e;
+}
+
+function defined<T>(value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) throw new Error(`expected ${what}`);
+  return value;
+}
+
 interface ChildEvent {
   pid: number;
   at: number;
@@ -41,7 +53,7 @@ function spawnHolder(key: string): { child: ChildProcess; events: ChildEvent[] }
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const events: ChildEvent[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: defined(child.stdout, 'the child stdout') }).on('line', (line) => {
     try {
       events.push(JSON.parse(line) as ChildEvent);
     } catch {
@@ -66,27 +78,27 @@ describe('Lease across processes', () => {
     const acquired = () => all().filter((e) => e.event === 'acquired');
 
     await waitFor(() => all().filter((e) => e.event === 'ready').length === 2 && acquired().length === 1, 'both holders ready, one acquired', 25_000);
-    const first = acquired()[0]!;
+    const first = defined(acquired()[0], 'the first acquisition');
     const [holder, other] = first.pid === a.child.pid ? [a, b] : [b, a];
 
     // Let the holder renew twice (same token, new revisions) while the other keeps trying.
-    const firstRevision = (await kv.get(key))!.revision;
-    await waitFor(async () => (await kv.get(key))!.revision >= firstRevision + 2, 'two renewals', 10_000);
+    const firstRevision = (await entry(key)).revision;
+    await waitFor(async () => (await entry(key)).revision >= firstRevision + 2, 'two renewals', 10_000);
     expect(acquired()).toHaveLength(1);
-    expect((await kv.get(key))!.json()).toMatchObject({ holder: `holder-${first.pid}`, token: first.token });
+    expect((await entry(key)).json()).toMatchObject({ holder: `holder-${first.pid}`, token: first.token });
     expect(await currentToken(kv, key)).toBe(first.token);
 
-    const lastRenewal = (await kv.get(key))!.created.getTime();
+    const lastRenewal = (await entry(key)).created.getTime();
     const killedAt = Date.now();
     holder.child.kill('SIGKILL');
     await waitFor(() => other.events.some((e) => e.event === 'acquired'), 'the other process to take over', 10_000);
-    const takeover = other.events.find((e) => e.event === 'acquired')!;
+    const takeover = defined(other.events.find((e) => e.event === 'acquired'), 'the takeover');
     const handoverMs = takeover.at - killedAt;
     // The key expires a TTL after the holder's last renewal (which came before the kill) and the
     // other process tries right then; 300 ms covers the server's expiry timer and process output.
     expect(takeover.at - lastRenewal).toBeLessThanOrEqual(TTL_MS + 300);
     expect(handoverMs).toBeLessThanOrEqual(TTL_MS + 300);
-    expect(takeover.token).toBeGreaterThan(first.token!);
+    expect(takeover.token).toBeGreaterThan(defined(first.token, 'the first token'));
 
     // A command that carries the dead holder's fencing token is refused across the wire.
     const server: CommandServer = serveCommands(nc, names, 'lease', {
@@ -118,8 +130,8 @@ describe('Lease in one process', () => {
     const two = (await Lease.open(nc, names, key, { retryEveryMs: 50 })).start();
     leases.push(one, two);
     const token = await one.waitUntilHeld(5_000);
-    const revision = (await kv.get(key))!.revision;
-    await waitFor(async () => (await kv.get(key))!.revision > revision, 'a renewal');
+    const revision = (await entry(key)).revision;
+    await waitFor(async () => (await entry(key)).revision > revision, 'a renewal');
     expect(one.token()).toBe(token);
     expect(two.isHeld()).toBe(false);
 
@@ -147,6 +159,26 @@ describe('Lease in one process', () => {
     expect(lost).toEqual(['taken']);
     expect(lease.isHeld()).toBe(false);
     expect(lease.token()).toBe(0);
+  });
+
+  it('tries once through leaseAcquirer; a holder that lost the lease reports it while the new holder keeps renewing', async () => {
+    const acquire = leaseAcquirer(nc, names, { renewEveryMs: 100 });
+    const first = defined(await acquire('projection.proplets'), 'the first lease');
+    leases.push(first);
+    expect(await acquire('projection.proplets')).toBeNull();
+    const revision = (await entry('projection.proplets')).revision;
+    await waitFor(async () => (await entry('projection.proplets')).revision > revision, 'a renewal by the holder');
+
+    // Taken from under it: it reports the loss, and the new holder's token is the current one.
+    await kv.delete('projection.proplets');
+    const second = defined(await acquire('projection.proplets'), 'the second lease');
+    leases.push(second);
+    await waitFor(() => !first.isHeld(), 'the first holder to notice');
+    const token = second.token();
+    const renewed = (await entry('projection.proplets')).revision;
+    await waitFor(async () => (await entry('projection.proplets')).revision > renewed, 'a renewal by the new holder');
+    expect(first.isHeld()).toBe(false);
+    expect(await currentToken(kv, 'projection.proplets')).toBe(token);
   });
 
   it('refuses a command when nobody holds the lease', async () => {

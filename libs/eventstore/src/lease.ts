@@ -45,6 +45,8 @@ export class Lease {
   #lastRenewAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
+  // false after `tryAcquire`: a lost lease is not taken again without being asked.
+  #competing = true;
   #tick: Promise<void> = Promise.resolve();
   #nextTryMs = 0;
 
@@ -70,10 +72,25 @@ export class Lease {
 
   /** Starts competing for the lease: tries at once, then renews or retries on a timer. */
   start(): this {
+    this.#competing = true;
     if (this.#running) return this;
     this.#running = true;
     this.#schedule(0);
     return this;
+  }
+
+  /**
+   * Tries once to take the lease. When it succeeds the lease renews itself until lost or released;
+   * once lost it is not taken again unless asked (for runners that re-decide what to do).
+   */
+  async tryAcquire(): Promise<boolean> {
+    if (this.#running) return this.isHeld();
+    this.#competing = false;
+    await this.#acquire();
+    if (this.#token === 0) return false;
+    this.#running = true;
+    this.#schedule(this.#renewEveryMs);
+    return true;
   }
 
   /** True while this process holds the lease (renewed within the TTL). */
@@ -110,6 +127,7 @@ export class Lease {
   }
 
   #schedule(ms: number): void {
+    if (this.#running && !this.#competing && this.#token === 0) this.#running = false;
     if (!this.#running) return;
     this.#timer = setTimeout(() => {
       this.#nextTryMs = this.#retryEveryMs;
@@ -169,6 +187,26 @@ export class Lease {
   #record(token: number, acquiredAt: string, renewedAt: string): LeaseRecord {
     return { holder: this.holder, token, acquiredAt, renewedAt };
   }
+}
+
+/**
+ * A function that tries once to take a lease and resolves it while held, else `null` (the shape
+ * projection runners take). The leases bucket is opened once.
+ */
+export function leaseAcquirer(nc: NatsConnection, names: NatsNames, opts: LeaseOptions = {}): (key: string) => Promise<Lease | null> {
+  let bucket: Promise<{ kv: KV; ttl: number }> | undefined;
+  return async (key) => {
+    bucket ??= new Kvm(nc)
+      .open(names.kv.leases)
+      .then(async (kv) => ({ kv, ttl: (await kv.status()).ttl }))
+      .catch((e: unknown) => {
+        bucket = undefined;
+        throw e;
+      });
+    const { kv, ttl } = await bucket;
+    const lease = new Lease(kv, key, ttl, opts);
+    return (await lease.tryAcquire()) ? lease : null;
+  };
 }
 
 /** The fencing token of whoever holds `key` now, or 0 when nobody does. */
