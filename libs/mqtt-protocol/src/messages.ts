@@ -58,8 +58,9 @@ const optionalByteCount = z.preprocess(
 const stringMap = z.record(z.string(), z.string({ error: 'expected a string value' }), { error: 'expected an object of string values' });
 const optionalStringMap = z.preprocess(nullToUndefined, stringMap.optional());
 
-/** Longest label key and value (the bounds of `LabelsSchema` in @propeller/events). */
+/** Longest label key, in characters (the bound of `LabelsSchema` in @propeller/events). */
 export const MAX_LABEL_KEY_LENGTH = 317;
+/** Longest label value, in characters (the bound of `LabelsSchema` in @propeller/events). */
 export const MAX_LABEL_VALUE_LENGTH = 1024;
 const labelMap = z.record(
   z.string().min(1, { error: 'expected non-empty label keys' }).max(MAX_LABEL_KEY_LENGTH, { error: `expected label keys of at most ${MAX_LABEL_KEY_LENGTH} characters` }),
