@@ -1,4 +1,5 @@
-import type { PropletType, SchedulingTask } from './types';
+import type { PropletType } from '@propeller/events';
+import type { SchedulingTask } from './types';
 
 /** Default `computeKeywords` of the hybrid policy (from the seed). */
 export const DEFAULT_COMPUTE_KEYWORDS: readonly string[] = ['ml', 'ai', 'compute', 'batch'];
@@ -42,7 +43,7 @@ export function classifyTask(
   const compute = new Set(computeKeywords.map((k) => k.toLowerCase()));
   const edge = new Set(edgeKeywords.map((k) => k.toLowerCase()));
   const sources: Array<[Exclude<Classification, { kind: 'unclassified' }>['source'], string]> = [['name', task.name]];
-  if (task.imageUrl !== undefined) sources.push(['image_url', imagePath(task.imageUrl)]);
+  if (task.imageUrl !== undefined && task.imageUrl !== null) sources.push(['image_url', imagePath(task.imageUrl)]);
   for (const k of Object.keys(task.labels ?? {}).sort()) sources.push([`label ${k}`, task.labels?.[k] ?? '']);
   for (const [source, text] of sources) {
     for (const token of tokens(text)) {

@@ -2,7 +2,8 @@ import { MAX_EXPLANATION_BYTES, explanationText, sameReasons } from './explanati
 import { CapacityLedger } from './ledger';
 import { freeShare, initialPolicyState, place, type PlaceOptions, type PolicyState } from './place';
 import { aProplet, aTask, placedOf, unschedulableOf } from './testing';
-import type { Candidate, PolicyName, SchedulingTask } from './types';
+import { channelKey, type Candidate, type PolicyName, type SchedulingTask } from './types';
+import { TaskSpecSchema } from '@propeller/events';
 
 const NOW = 1_700_000_000_000;
 const empty = new CapacityLedger();
@@ -282,5 +283,20 @@ describe('invalid input', () => {
   });
   it('throws an InvalidError naming the field for a bad capacity', () => {
     expect(() => aProplet('p').withCapacity({ cpu: 'lots' }).build()).toThrow(/capacity\.cpu/);
+  });
+});
+
+describe('the event contract', () => {
+  it('takes a TaskSpec as it is; preferredPropletType any means no preference', () => {
+    const spec = TaskSpecSchema.parse({ name: 'my-ml-job', resourceRequirements: { memory: '1Gi' }, propletSelector: { matchCapabilities: ['wasm'] } });
+    expect(spec.preferredPropletType).toBe('any');
+    const proplets = [aProplet('dev-1').ofType('external').withCapabilities('wasm').build(), aProplet('pod-1').withCapabilities('wasm').build()];
+    const r = place({ id: 't1', ...spec }, proplets, empty, initialPolicyState(), { now: NOW, random: 0.99 });
+    expect(placedOf(r).propletId).toBe('pod-1'); // hybrid classified it as compute; `any` did not count as a preference
+    expect(placedOf(r).explanation.notes.some((n) => n.kind === 'preference')).toBe(false);
+  });
+
+  it('keys a channel as domain/channel', () => {
+    expect(channelKey({ domainId: 'propeller', channelId: 'esp-7' })).toBe('propeller/esp-7');
   });
 });

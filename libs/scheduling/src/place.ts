@@ -1,3 +1,4 @@
+import type { PropletType } from '@propeller/events';
 import { classifyTask, DEFAULT_COMPUTE_KEYWORDS, DEFAULT_EDGE_KEYWORDS, DEFAULT_LOAD_BALANCING_RATIO, hybridPreference } from './classify';
 import { buildExplanation, fmtCount, MAX_EXAMPLES, RejectionTally, reasonKeys, type Explanation, type Note, type Reason } from './explanation';
 import { CapacityLedger, type LedgerView, type Reservation } from './ledger';
@@ -16,7 +17,7 @@ import {
   type Rejection,
   type TaskFacts,
 } from './rules';
-import type { Candidate, PolicyName, PropletType, SchedulingTask } from './types';
+import type { Candidate, PolicyName, SchedulingTask } from './types';
 
 // Local bindings for the functions the hot loop calls once per proplet: the CommonJS that tsx and
 // SWC emit reads an imported function through a getter at every call, which shows in a profile
@@ -253,7 +254,7 @@ export function place(
   }
 
   // Preference: explicit, or (hybrid only) from the task's keywords or the load-balancing draw.
-  let preferred: PropletType | undefined = task.preferredPropletType;
+  let preferred: PropletType | undefined = task.preferredPropletType === 'any' ? undefined : task.preferredPropletType;
   if (preferred !== undefined) {
     notes.push({ kind: 'preference', message: `prefers ${preferred} proplets (preferredPropletType)` });
   } else if (policy === 'hybrid') {

@@ -1,7 +1,8 @@
+import type { PropletHealth, PropletType } from '@propeller/events';
 import { parseRequirements } from './candidate';
 import type { Reservation } from './ledger';
 import { formatCpu, formatMemory } from './quantity';
-import type { Candidate, PropletHealth, PropletType, SchedulingTask } from './types';
+import type { Candidate, SchedulingTask } from './types';
 
 /**
  * The hard rules (ARCHITECTURE.md "Scheduling", step 1), each a small named predicate that returns

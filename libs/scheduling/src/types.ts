@@ -1,13 +1,9 @@
+import type { Dialect, Labels, PreferredPropletType, PropletHealth, PropletSelector, PropletType } from '@propeller/events';
 import type { Quantity } from './quantity';
 
-/** The two kinds of proplet. */
-export type PropletType = 'k8s' | 'external';
-
-/** Proplet health as the health monitor judges it; only `healthy` is schedulable. */
-export type PropletHealth = 'unknown' | 'healthy' | 'offline' | 'failed' | 'deregistered';
-
-/** How a proplet wants its start messages shaped (PROTOCOL.md): `wamr` are ESP32-class devices. */
-export type Dialect = 'wasmtime' | 'wamr';
+// Proplet types, health, dialects, selectors and labels are the event contract's
+// (`@propeller/events`), used here as they are and not re-exported, so that no consumer meets two
+// declarations of one name.
 
 /** The scheduling policies (`SCHEDULER_TYPE`); `hybrid` is the default. */
 export type PolicyName = 'roundrobin' | 'resource-aware' | 'hybrid';
@@ -32,7 +28,7 @@ export interface Candidate {
   readonly health: PropletHealth;
   readonly cordoned: boolean;
   readonly dialect: Dialect;
-  /** `domain/channel` — the MQTT channel the proplet registered on. */
+  /** `domain/channel` (see `channelKey`) — the MQTT channel the proplet registered on. */
   readonly channel: string;
   /** When the proplet was last heard from (epoch ms); absent if never. */
   readonly lastHeardAt?: number;
@@ -59,24 +55,19 @@ export interface CandidateInput {
   maxTasks?: number;
 }
 
-/** `propletSelector` of a task: every present field is a hard rule. */
-export interface PropletSelector {
-  propletId?: string;
-  matchTypes?: readonly PropletType[];
-  matchDeviceTypes?: readonly string[];
-  matchCapabilities?: readonly string[];
-  matchLabels?: Readonly<Record<string, string>>;
-}
-
-/** The task as the scheduler needs it (a projection of the Task aggregate). */
+/**
+ * The task as the scheduler needs it: a task id plus the placement fields of the event contract's
+ * `TaskSpec` (which is assignable to it), and the WAMR start size the caller computed.
+ */
 export interface SchedulingTask {
   id: string;
-  /** The export to call; also read by `hybrid` classification. */
+  /** The task's name; read by `hybrid` classification. */
   name: string;
-  imageUrl?: string;
-  labels?: Readonly<Record<string, string>>;
-  preferredPropletType?: PropletType;
-  propletSelector?: PropletSelector;
+  imageUrl?: string | null;
+  labels?: Readonly<Labels>;
+  /** `any` (the contract's default) or absent: no preference. */
+  preferredPropletType?: PreferredPropletType;
+  propletSelector?: Readonly<PropletSelector>;
   resourceRequirements?: { cpu?: Quantity; memory?: Quantity };
   /**
    * Size in bytes of the start message shaped for a WAMR device (computed by `libs/mqtt-protocol`).
@@ -91,4 +82,9 @@ export interface SchedulingTask {
 export interface ParsedRequirements {
   cpuMillis: number;
   memoryBytes: number;
+}
+
+/** The channel key of a candidate: `domainId/channelId` (the layout does not matter: a device hears its channel in both). */
+export function channelKey(channel: { domainId: string; channelId: string }): string {
+  return `${channel.domainId}/${channel.channelId}`;
 }

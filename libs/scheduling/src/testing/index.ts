@@ -1,7 +1,8 @@
 import { toCandidate } from '../candidate';
 import { explanationText } from '../explanation';
 import type { Placed, PlaceResult, Unschedulable } from '../place';
-import type { Candidate, CandidateInput, PropletType, SchedulingTask } from '../types';
+import type { PropletType } from '@propeller/events';
+import type { Candidate, CandidateInput, SchedulingTask } from '../types';
 
 /**
  * Fluent builders for tests and benchmarks (STYLE.md rule 18). A proplet starts healthy, k8s,
