@@ -24,4 +24,5 @@ export type {
   RunnerLease,
   RunnerLogger,
 } from './runner';
-export { waitForSequence } from './wait';
+export { isTransientDbError } from './transient';
+export { listenerName, waitForSequence } from './wait';

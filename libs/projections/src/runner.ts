@@ -7,6 +7,7 @@ import { Lease } from '@propeller/eventstore';
 import { HEADER_TYPE, InvalidError, NotFoundError, NotLeaderError, type NatsNames, type StoredEnvelope } from '@propeller/events';
 import { advanceCheckpoint, ensureCheckpoint, getCheckpoint, markStalled, resetCheckpoint, CheckpointMovedError } from './checkpoints';
 import { isValidProjectionName, type Projection } from './projection';
+import { isTransientDbError as isTransient } from './transient';
 
 /** Largest number of events applied in one transaction (ARCHITECTURE.md: up to 500). */
 export const DEFAULT_BATCH_SIZE = 500;
@@ -84,15 +85,6 @@ export class ProjectionApplyError extends Error {
 }
 
 const noopLogger: RunnerLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-// Connection-level failures (pg SQLSTATE class 08 connection exception, 57 operator intervention, or a socket
-// that closed with no SQLSTATE) say nothing about the event: retry instead of stalling on them.
-function isTransient(e: unknown): boolean {
-  const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string') return code.startsWith('08') || code.startsWith('57') || code === 'ECONNREFUSED' || code === 'ECONNRESET';
-  const msg = e instanceof Error ? e.message : '';
-  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(msg);
-}
 
 /**
  * Runs projections from the event stream into Postgres: for each, one active instance (the lease

@@ -1,9 +1,18 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { advanceCheckpoint, ensureCheckpoint } from './checkpoints';
+import { advanceCheckpoint, CHECKPOINT_CHANNEL, ensureCheckpoint } from './checkpoints';
+import { createDb } from './db';
 import { migrate } from './migrate';
 import { testDb, TEST_DATABASE_URL } from './testing';
-import { waitForSequence } from './wait';
+import { listenerName, waitForSequence } from './wait';
+
+async function eventually(cond: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('waitForSequence (real Postgres)', () => {
   const t = testDb({ poolMax: 2 });
@@ -48,6 +57,21 @@ describe('waitForSequence (real Postgres)', () => {
       }),
     ).rejects.toThrow('rolled back');
     expect(await waiting).toBe(false);
+  });
+
+  it('waits on one LISTEN connection of its own, closed with the db', async () => {
+    const other = createDb({ url: TEST_DATABASE_URL, schema: t.schema, poolMax: 1 });
+    const listening = async (): Promise<number> => {
+      const r = await sql<{ n: number }>`
+        select count(*)::int as n from pg_stat_activity
+        where application_name = ${listenerName(t.schema)} and query = ${`listen ${CHECKPOINT_CHANNEL}`}`.execute(t.db);
+      return r.rows[0]?.n ?? 0;
+    };
+    const before = await listening();
+    await Promise.all([waitForSequence(other, 'orders', 1, 100), waitForSequence(other, 'orders', 10_000, 100)]);
+    expect(await listening()).toBe(before + 1);
+    await other.destroy();
+    await eventually(async () => (await listening()) === before);
   });
 
   it('polls when the db was not made by createDb (no LISTEN connection to borrow)', async () => {

@@ -28,7 +28,8 @@ class CheckpointListener {
   ) {}
 
   static async open(info: DbInfo, onDead: () => void): Promise<CheckpointListener> {
-    const client = new pg.Client({ connectionString: info.url });
+    // Named after the schema, so operators (and a test) can see which deployment listens.
+    const client = new pg.Client({ connectionString: info.url, application_name: listenerName(info.schema) });
     const listener = new CheckpointListener(info.schema, client);
     const die = (): void => {
       onDead();
@@ -62,6 +63,11 @@ class CheckpointListener {
     this.client.on('error', () => undefined);
     await this.client.end().catch(() => undefined);
   }
+}
+
+/** `application_name` of the LISTEN connection of one schema. */
+export function listenerName(schema: string): string {
+  return `propeller-listen-${schema}`.slice(0, 63);
 }
 
 const listeners = new WeakMap<DbInfo, Promise<CheckpointListener | undefined>>();
