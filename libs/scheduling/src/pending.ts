@@ -1,7 +1,8 @@
+import { WAMR_MAX_START_BYTES } from '@propeller/mqtt-protocol';
 import { buildExplanation, type Explanation, type Note } from './explanation';
 import type { LedgerView, Reservation } from './ledger';
 import { formatCpu, formatMemory } from './quantity';
-import { firstRejection, sharesChannelWithWamr, taskFacts, WAMR_CHANNEL_WINDOW_MS, WAMR_MAX_START_BYTES, type TaskFacts } from './rules';
+import { firstRejection, sharesChannelWithWamr, taskFacts, WAMR_CHANNEL_WINDOW_MS, type TaskFacts } from './rules';
 import type { Candidate, ParsedRequirements, SchedulingTask } from './types';
 
 /** An unschedulable task waiting for a proplet. */

@@ -1,4 +1,5 @@
 import type { PropletType } from '@propeller/events';
+import { WAMR_MAX_START_BYTES } from '@propeller/mqtt-protocol';
 import { classifyTask, DEFAULT_COMPUTE_KEYWORDS, DEFAULT_EDGE_KEYWORDS, DEFAULT_LOAD_BALANCING_RATIO, hybridPreference } from './classify';
 import { buildExplanation, fmtCount, MAX_EXAMPLES, RejectionTally, reasonKeys, type Explanation, type Note, type Reason } from './explanation';
 import { CapacityLedger, type LedgerView, type Reservation } from './ledger';
@@ -13,7 +14,6 @@ import {
   staticRejection,
   taskFacts,
   WAMR_CHANNEL_WINDOW_MS,
-  WAMR_MAX_START_BYTES,
   type Rejection,
   type TaskFacts,
 } from './rules';

@@ -1,4 +1,6 @@
 import type { PropletHealth, PropletType } from '@propeller/events';
+// The 1,023-byte limit is the protocol's (one definition, shared with the start shaping).
+import { WAMR_MAX_START_BYTES } from '@propeller/mqtt-protocol';
 import { parseRequirements } from './candidate';
 import type { Reservation } from './ledger';
 import { formatCpu, formatMemory } from './quantity';
@@ -30,9 +32,6 @@ export const RULE_ORDER = [
 
 /** One hard rule. */
 export type RuleName = (typeof RULE_ORDER)[number];
-
-/** Largest start message a WAMR device takes (PROTOCOL.md). */
-export const WAMR_MAX_START_BYTES = 1023;
 
 /** How long a heard-from WAMR device keeps its channel to itself (ms). */
 export const WAMR_CHANNEL_WINDOW_MS = 30_000;
