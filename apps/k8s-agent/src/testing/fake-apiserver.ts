@@ -422,6 +422,7 @@ export class FakeApiServer {
   private watch(p: Parsed, url: URL, res: ServerResponse): void {
     const from = url.searchParams.get('resourceVersion') ?? '';
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders(); // a client waits for the headers before it reads events
     const w: Watcher = { key: this.keyOf(p.apiVersion, p.resource), selector: url.searchParams.get('labelSelector') ?? undefined, res, ...(p.namespace ? { namespace: p.namespace } : {}) };
     if (from !== '' && from !== '0' && Number(from) < this.compactedRv) {
       // What a real API server does for a compacted version: 200, one ERROR event with a 410 Status, end.
