@@ -8,6 +8,7 @@ export {
   extractContext,
   getTracer,
   injectTraceparent,
+  JsonLineSpanExporter,
   startTracing,
   TRACEPARENT,
   withTraceparent,

@@ -68,6 +68,15 @@ describe('startTracing with the SDK', () => {
     expect(getTracer('after').startSpan('x').isRecording()).toBe(false);
   });
 
+  it('writes spans as JSON lines with the console exporter', async () => {
+    let written = '';
+    const tracing = startTracing({ enabled: true, serviceName: 'api', out: { write: (t: string) => (written += t) } });
+    getTracer('test').startSpan('handle request').end();
+    await tracing.shutdown();
+    const lines = written.trim().split('\n').map((l) => JSON.parse(l) as { span: Record<string, unknown> });
+    expect(lines).toEqual([{ span: expect.objectContaining({ name: 'handle request', service: 'api', traceId: expect.stringMatching(/^[0-9a-f]{32}$/) }) }]);
+  });
+
   it('turns on when an endpoint is set, and says no OTLP exporter is bundled', async () => {
     const tracing = startTracing({ endpoint: 'http://collector:4318', exporter: 'none', serviceName: 'api' });
     try {

@@ -1,15 +1,16 @@
 import { context, propagation, ROOT_CONTEXT, trace, type Context, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { ExportResultCode, hrTimeToMicroseconds, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
-  ConsoleSpanExporter,
   InMemorySpanExporter,
   NodeTracerProvider,
   ParentBasedSampler,
   SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
@@ -17,17 +18,55 @@ import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 /** Header / envelope field / MQTT user property that carries the W3C trace context. */
 export const TRACEPARENT = 'traceparent';
 
+/**
+ * Writes each finished span as one JSON line (`{"span": {...}}`), so stdout stays JSON lines next to the
+ * logs; the SDK's ConsoleSpanExporter prints multi-line object dumps that break log collectors.
+ */
+export class JsonLineSpanExporter implements SpanExporter {
+  constructor(private readonly out: { write(text: string): unknown } = process.stdout) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    for (const span of spans) {
+      const ctx = span.spanContext();
+      this.out.write(
+        `${JSON.stringify({
+          span: {
+            name: span.name,
+            service: span.resource.attributes[ATTR_SERVICE_NAME],
+            traceId: ctx.traceId,
+            spanId: ctx.spanId,
+            parentSpanId: span.parentSpanContext?.spanId,
+            kind: span.kind,
+            startUs: hrTimeToMicroseconds(span.startTime),
+            durationUs: hrTimeToMicroseconds(span.duration),
+            status: span.status,
+            attributes: span.attributes,
+          },
+        })}\n`,
+      );
+    }
+    done({ code: ExportResultCode.SUCCESS });
+  }
+
+  /** Nothing is buffered here (the batch processor flushes before calling it). */
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 /** Tracing settings; the `otel` section of the config has this shape. */
 export interface TracingOptions {
   /** Record spans (default false). */
   enabled?: boolean;
   /** OTLP endpoint; setting it turns tracing on. */
   endpoint?: string | undefined;
-  /** `console` (default), `memory` (tests) or `none`. */
+  /** `console` (default: JSON lines on stdout), `memory` (tests) or `none`. */
   exporter?: 'console' | 'memory' | 'none';
   serviceName: string;
   /** Share of new root traces sampled (default 1). */
   sampleRatio?: number;
+  /** Where the `console` exporter writes (default stdout). */
+  out?: { write(text: string): unknown };
 }
 
 /** What `startTracing` started. */
@@ -77,7 +116,7 @@ export function startTracing(options: TracingOptions): Tracing {
   const memory = options.exporter === 'memory' ? new InMemorySpanExporter() : undefined;
   const spanProcessors: SpanProcessor[] = [];
   if (memory) spanProcessors.push(new SimpleSpanProcessor(memory));
-  else if ((options.exporter ?? 'console') === 'console') spanProcessors.push(new BatchSpanProcessor(new ConsoleSpanExporter()));
+  else if ((options.exporter ?? 'console') === 'console') spanProcessors.push(new BatchSpanProcessor(new JsonLineSpanExporter(options.out)));
 
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }),
