@@ -131,4 +131,16 @@ describe('PropletAgent against Mosquitto', () => {
     for (const chunk of buildRegistryChunks(channel, 'examples/add', bytes, 16)) await plane.client.publishAsync(chunk.topic, chunk.payload, { qos: 1 });
     expect((await plane.next('/control/proplet/results', mine('reg-1'))).json).toMatchObject({ results: '15' });
   });
+
+  it('when its connection drops, the broker publishes its offline last-will, and it reconnects and registers again', async () => {
+    const creates = plane.matching('/control/proplet/create', (j) => j['proplet_id'] === propletId).length;
+    // Cut the TCP connection under the client, as a network failure would (no DISCONNECT sent).
+    (agent as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
+    const will = await plane.next('/control/proplet/alive', (j) => j['proplet_id'] === propletId && j['status'] === 'offline');
+    expect(will.json).toEqual({ proplet_id: propletId, status: 'offline' });
+    await waitFor(() => plane.matching('/control/proplet/create', (j) => j['proplet_id'] === propletId).length > creates, 'a second create', 10_000);
+    await waitFor(() => agent.connected, 'the agent to be connected again');
+    await plane.publish(topics.startFor(propletId), { id: 'after-reconnect', name: 'add', state: 0, file: add, inputs: ['4', '5'], proplet_id: propletId });
+    expect((await plane.next('/control/proplet/results', mine('after-reconnect'))).json).toMatchObject({ results: '9' });
+  });
 });
