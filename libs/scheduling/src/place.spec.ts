@@ -27,6 +27,11 @@ describe('roundrobin', () => {
     expect(placeMany(aTask('t'), proplets, 'roundrobin', 5)).toEqual(['a', 'b', 'c', 'a', 'b']);
   });
 
+  it('rotates across both types when the task has no preference', () => {
+    const mixed = [aProplet('c').build(), aProplet('b').ofType('external').build(), aProplet('a').build()];
+    expect(placeMany(aTask('t'), mixed, 'roundrobin', 4)).toEqual(['a', 'b', 'c', 'a']);
+  });
+
   it('skips proplets that cannot take the task and keeps rotating when one joins', () => {
     const r1 = place(aTask('t1'), proplets, empty, { roundRobinCursor: 'a' }, { now: NOW, policy: 'roundrobin' });
     expect(r1.placed?.propletId).toBe('b');

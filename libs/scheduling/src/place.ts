@@ -94,8 +94,8 @@ class Best {
 
 /**
  * Free share left on a proplet once the task is placed: the minimum over what it reports (CPU,
- * memory, task slots). A proplet that reports nothing counts as free, discounted by the tasks it
- * already runs (1 / (1 + tasks)), so unreported capacity neither wins forever nor never.
+ * memory, task slots). A proplet that reports none of them counts as free, discounted by the tasks
+ * it already runs (1 / (1 + tasks)): it is used, and spread over, rather than always or never picked.
  */
 export function freeShare(c: Candidate, t: FreeShareRequest, reserved: Reservation | undefined): number {
   let share = Infinity;
@@ -110,6 +110,10 @@ export function freeShare(c: Candidate, t: FreeShareRequest, reserved: Reservati
 /** The parsed requirements `freeShare` needs. */
 export type FreeShareRequest = Pick<TaskFacts, 'cpuMillis' | 'memoryBytes'>;
 
+/** resource-aware order: larger free share, then fewer tasks, then smaller id (so the result never depends on input order). */
+const beats = (share: number, tasks: number, id: string, b: Best): boolean =>
+  b.best === undefined || share > b.bestShare || (share === b.bestShare && (tasks < b.bestTasks || (tasks === b.bestTasks && id < b.best.id)));
+
 function consider(p: Best, c: Candidate, reserved: Reservation | undefined, t: TaskFacts, policy: PolicyName, cursor: string | null): void {
   p.count++;
   if (policy === 'roundrobin') {
@@ -119,42 +123,27 @@ function consider(p: Best, c: Candidate, reserved: Reservation | undefined, t: T
   }
   const share = freeShare(c, t, reserved);
   const tasks = reserved?.tasks ?? 0;
-  if (
-    p.best === undefined ||
-    share > p.bestShare ||
-    (share === p.bestShare && (tasks < p.bestTasks || (tasks === p.bestTasks && c.id < p.best.id)))
-  ) {
+  if (beats(share, tasks, c.id, p)) {
     p.best = c;
     p.bestShare = share;
     p.bestTasks = tasks;
   }
 }
 
-/** Chooses among the given picks (one or both proplet types) under the policy. */
-function choose(picks: Best[], policy: PolicyName): { c: Candidate; share?: number } | undefined {
+const smaller = (a: Candidate | undefined, b: Candidate | undefined): Candidate | undefined =>
+  a === undefined ? b : b === undefined ? a : a.id <= b.id ? a : b;
+
+/** Chooses among the given types' bests (one type, or both when there is no preference) under the policy. */
+function choose(picks: readonly Best[], policy: PolicyName): { c: Candidate; share?: number } | undefined {
   if (policy === 'roundrobin') {
-    let next: Candidate | undefined;
-    let first: Candidate | undefined;
-    for (const p of picks) {
-      if (p.next !== undefined && (next === undefined || p.next.id < next.id)) next = p.next;
-      if (p.first !== undefined && (first === undefined || p.first.id < first.id)) first = p.first;
-    }
-    const c = next ?? first;
+    const c = picks.reduce<Candidate | undefined>((acc, p) => smaller(acc, p.next), undefined) ?? picks.reduce<Candidate | undefined>((acc, p) => smaller(acc, p.first), undefined);
     return c === undefined ? undefined : { c };
   }
-  let best: Best | undefined;
+  let winner: Best | undefined;
   for (const p of picks) {
-    if (p.best === undefined) continue;
-    const b = best?.best;
-    if (
-      b === undefined ||
-      p.bestShare > (best as Best).bestShare ||
-      (p.bestShare === (best as Best).bestShare && (p.bestTasks < (best as Best).bestTasks || (p.bestTasks === (best as Best).bestTasks && p.best.id < b.id)))
-    ) {
-      best = p;
-    }
+    if (p.best !== undefined && (winner === undefined || beats(p.bestShare, p.bestTasks, p.best.id, winner))) winner = p;
   }
-  return best?.best === undefined ? undefined : { c: best.best, share: best.bestShare };
+  return winner?.best === undefined ? undefined : { c: winner.best, share: winner.bestShare };
 }
 
 const other = (t: PropletType): PropletType => (t === 'k8s' ? 'external' : 'k8s');
