@@ -77,7 +77,7 @@ export interface DerivedRegistration {
   metadata: PropletMetadata;
   /** Set only when the extension names a complete owner (namespace, name and uid). */
   owner?: OwnerRef;
-  /** Version of the `propeller` extension it sent; absent for upstream proplets (pass `extension: extensionVersion !== undefined` when shaping starts). */
+  /** Version of the `propeller` extension it sent; absent for upstream proplets (shaping defaults `extension` to `perPropletTopics`, which only extension speakers set). */
   extensionVersion?: number;
 }
 

@@ -84,6 +84,15 @@ describe('shapeStart for wasmtime targets', () => {
     expect(s.message).toMatchObject({ id: wireIdFor(TASK, 3), task_id: TASK, attempt: 3 });
   });
 
+  it.each([
+    ['per-proplet topics, extension unsaid', { perPropletTopics: true }, true],
+    ['per-proplet topics, extension false', { perPropletTopics: true, extension: false }, false],
+    ['shared topics, extension unsaid', { perPropletTopics: false }, false],
+  ])('with %s, task_id/attempt present: %s', (_name, target, present) => {
+    const message = shaped(aStart().attempt(2).to(target).build()).message;
+    expect('task_id' in message && 'attempt' in message).toBe(present);
+  });
+
   it('uses the per-proplet topic when the proplet asked for it', () => {
     const s = shaped(aStart().to({ perPropletTopics: true, channel: { domainId: 'd', channelId: 'ch', layout: 'messages' } }).build());
     expect(s.topic).toBe('m/d/c/ch/messages/control/manager/start/p1');

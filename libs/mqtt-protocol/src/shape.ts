@@ -49,7 +49,11 @@ export interface ShapeTarget {
   dialect: Dialect;
   /** The proplet asked for its own topics (`…/control/manager/start/{proplet_id}`). */
   perPropletTopics: boolean;
-  /** It registered with the `propeller` extension, so starts also carry `task_id` and `attempt`. Default false. */
+  /**
+   * It registered with the `propeller` extension, so starts also carry `task_id` and `attempt`.
+   * Default: `perPropletTopics` — only extension speakers ask for their own topics, and the
+   * proplet events record that flag (not the extension version), so the gateway can rebuild it.
+   */
   extension?: boolean;
   /** Its domain, channel and layout. */
   channel: ChannelRef;
@@ -195,7 +199,7 @@ export function shapeStart(input: ShapeStartInput): Shaped<StartPayload> | Shape
   if (!Array.isArray(inputs)) return inputs;
 
   const addressing = target.propletId === undefined ? { broadcast: true } : { proplet_id: target.propletId };
-  const extension = target.extension === true ? { task_id: task.id, attempt } : {};
+  const extension = (target.extension ?? target.perPropletTopics) ? { task_id: task.id, attempt } : {};
 
   if (target.dialect === 'wasmtime') {
     const message: StartPayload = {
