@@ -247,6 +247,11 @@ class Worker {
         this.reason = undefined;
         this.stalledGauge.set({ projection: name }, 0);
         await this.consume();
+        if (!this.stopping && this.lease?.isHeld()) {
+          // The message stream ended by itself (consumer deleted under us): start over from the checkpoint, not in a tight loop.
+          this.log.warn({ projection: name }, 'projection consumer ended, restarting');
+          await this.pause(this.o.retryMs ?? 1000);
+        }
       } catch (e) {
         if (this.stopping) break;
         if (e instanceof ProjectionApplyError && !isTransient(e.cause)) {

@@ -44,6 +44,8 @@ export interface LedgerOptions {
   name?: string;
   /** Called after each applied event with the count applied by this projection object so far, and the transaction. */
   afterApply?: (applied: number, trx: Transaction<LedgerDB>) => Promise<void>;
+  /** Whether `Poisoned` throws (default always); a test flips it to play "the fix was deployed". */
+  poisonThrows?: () => boolean;
 }
 
 export function ledgerProjection(options: LedgerOptions = {}): Projection<LedgerDB> {
@@ -53,7 +55,10 @@ export function ledgerProjection(options: LedgerOptions = {}): Projection<Ledger
     types: ['Deposited', 'Withdrawn', 'Poisoned'],
     async apply(trx, event: StoredEnvelope) {
       const { amount } = event.data as { amount: number };
-      if (event.type === 'Poisoned') throw new Error(`cannot apply ${event.id}: poisoned on purpose`);
+      if (event.type === 'Poisoned') {
+        if (options.poisonThrows?.() ?? true) throw new Error(`cannot apply ${event.id}: poisoned on purpose`);
+        return; // "fixed": a poisoned event is a no-op
+      }
       const signed = event.type === 'Withdrawn' ? -amount : amount;
       await trx.insertInto('ledger_entries').values({ seq: event.seq, account: event.aggregateId, amount: signed }).execute();
       await trx

@@ -15,12 +15,14 @@ describe('a poisoned event (real NATS + Postgres)', () => {
   });
   afterAll(() => env.close());
 
+  let fixed = false;
+
   it('stalls the projection at that event: status, error, metric and health say so, and nothing after it is applied', async () => {
     const good = ledgerEvents(20);
     const goodSeqs = await publishLedger(env.nc, env.names, good);
     const [poisonSeq] = await publishLedger(env.nc, env.names, [{ account: 'acct-1', type: 'Poisoned', amount: 1 }]);
     const later = await publishLedger(env.nc, env.names, ledgerEvents(5, 2, 100));
-    const { runner, registry } = env.runner([ledgerProjection()]);
+    const { runner, registry } = env.runner([ledgerProjection({ poisonThrows: () => !fixed })]);
     const { runner: standby, registry: standbyRegistry } = env.runner([ledgerProjection()]);
     runner.start();
 
@@ -44,6 +46,15 @@ describe('a poisoned event (real NATS + Postgres)', () => {
     expect(standby.state('ledger')).toMatchObject({ state: 'stalled', reason: cp?.error });
     expect(await stalledGauge(standbyRegistry, 'ledger')).toBe(1);
     await standby.stop();
+
+    // The fix is deployed; a rebuild replays everything, clears the stall and reaches the end.
+    fixed = true;
+    await runner.rebuild('ledger');
+    expect(await waitForSequence(env.db, 'ledger', lastOf(later), 10_000)).toBe(true);
+    expect(await balances(env.db)).toEqual(expectedBalances([...good, ...ledgerEvents(5, 2, 100)]));
+    expect(await getCheckpoint(env.db, 'ledger')).toMatchObject({ status: 'running', error: null });
+    expect(await stalledGauge(registry, 'ledger')).toBe(0);
+    expect(runner.health().status).toBe('ok');
     await runner.stop();
   });
 });
