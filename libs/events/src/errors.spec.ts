@@ -9,6 +9,7 @@ import {
   UnschedulableError,
   type WireError,
   fromWireError,
+  formatValue,
   isConflict,
   isInternal,
   isInvalid,
@@ -82,5 +83,17 @@ describe('toWireError / fromWireError', () => {
   it('keeps a cause out of the wire shape', () => {
     const wire = toWireError(new ConflictError('lost the race', { cause: new Error('secret internals') }));
     expect(JSON.stringify(wire)).not.toContain('secret internals');
+  });
+});
+
+describe('formatValue', () => {
+  it('describes values too deep or cyclic to print instead of throwing', () => {
+    let deep: unknown[] = [];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(formatValue(deep)).toBe('[array of 1]');
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(formatValue(cyclic)).toBe('[object]');
+    expect(formatValue('x'.repeat(100))).toMatch(/\.\.\."$/);
   });
 });

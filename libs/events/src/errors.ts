@@ -138,6 +138,7 @@ export function formatValue(value: unknown): string {
     if (s === undefined) return String(value);
     return s.length > 80 ? `${s.slice(0, 77)}...` : s;
   } catch {
-    return String(value);
+    // Cycles and very deep nesting: String() of a deep array recurses too, so name the kind only.
+    return Array.isArray(value) ? `[array of ${value.length}]` : `[${typeof value}]`;
   }
 }
