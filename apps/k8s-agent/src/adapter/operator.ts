@@ -31,6 +31,8 @@ export interface OperatorOptions {
   identity: string;
   /** Namespace of the leader Lease; default `propeller-system`. */
   leaseNamespace?: string;
+  /** Name of the leader Lease; default `propeller-k8s-agent`. */
+  leaseName?: string;
   /** Lease timing; defaults 15 s / 5 000 ms. */
   leaseDurationSeconds?: number;
   leaseRetryPeriodMs?: number;
@@ -102,6 +104,7 @@ export class Operator {
     this.elector = new LeaderElector(kube, {
       namespace: o.leaseNamespace ?? 'propeller-system',
       identity: o.identity,
+      ...(o.leaseName !== undefined ? { name: o.leaseName } : {}),
       ...(o.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: o.leaseDurationSeconds } : {}),
       ...(o.leaseRetryPeriodMs !== undefined ? { retryPeriodMs: o.leaseRetryPeriodMs } : {}),
       onStartedLeading: () => {

@@ -137,9 +137,13 @@ export class FakeApiServer {
     return String(this.rv);
   }
 
-  /** Forgets the watch history up to now: a watch from an older version gets 410 Gone. */
+  /**
+   * Forgets the watch history up to now: a watch from any version handed out before gets 410 Gone.
+   * The revision moves one step first, as writes to other resources move etcd's, so even a client
+   * that saw the very last event must relist.
+   */
   compact(): void {
-    this.compactedRv = this.rv;
+    this.compactedRv = ++this.rv;
     this.history = [];
   }
 
