@@ -281,6 +281,10 @@ class Worker {
     });
     const messages = await consumer.consume({ max_messages: Math.min(this.batchSize, 1000) });
     this.messages = messages;
+    // An idle consumer sees no message to check the lease on: stop it when the lease goes, so the loop steps back.
+    const watch = setInterval(() => {
+      if (!this.lease?.isHeld()) messages.stop();
+    }, this.o.standbyPollMs ?? 1000);
     try {
       if (this.stopping) return;
       let batch: JsMsg[] = [];
@@ -300,6 +304,7 @@ class Worker {
         }
       }
     } finally {
+      clearInterval(watch);
       messages.stop();
       this.messages = undefined;
     }

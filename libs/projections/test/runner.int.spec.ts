@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { getCheckpoint, waitForSequence } from '../src';
 import { ledgerProjection } from './ledger';
+import { Kvm } from '@nats-io/kv';
 import { Lease } from '@propeller/eventstore';
 import { balances, eventually, openEnv, type TestEnv } from './env';
 import { expectedBalances, lastOf, ledgerEvents, publishLedger } from './support';
@@ -83,6 +84,32 @@ describe('ProjectionRunner (real NATS + Postgres)', () => {
     const after = await balances(env.db);
     const added = expectedBalances(events);
     for (const [account, b] of Object.entries(added)) {
+      expect(after[account]).toEqual({
+        balance: (before[account]?.balance ?? 0) + b.balance,
+        entries: (before[account]?.entries ?? 0) + b.entries,
+      });
+    }
+  });
+
+  it('steps back when its lease is taken away, and the new holder goes on without applying anything twice', async () => {
+    const holder = env.runners[1]; // the second instance, running since the previous test
+    if (holder === undefined) throw new Error('the previous test starts a second runner');
+    const { runner: third } = env.runner([ledgerProjection()]);
+    third.start();
+    await eventually('the third to wait', () => third.state('ledger').state === 'standby');
+
+    // Take the lease away from under the holder (as an expiry during a long GC pause would).
+    const kv = await new Kvm(env.nc).open(env.names.kv.leases);
+    await kv.delete('projection.ledger');
+    await eventually('the third to take over', () => third.state('ledger').state === 'running');
+    await eventually('the old holder to step back', () => holder.state('ledger').state === 'standby');
+
+    const before = await balances(env.db);
+    const events = ledgerEvents(50, 2, 9000);
+    const seqs = await publishLedger(env.nc, env.names, events);
+    expect(await waitForSequence(env.db, 'ledger', lastOf(seqs), 10_000)).toBe(true);
+    const after = await balances(env.db);
+    for (const [account, b] of Object.entries(expectedBalances(events))) {
       expect(after[account]).toEqual({
         balance: (before[account]?.balance ?? 0) + b.balance,
         entries: (before[account]?.entries ?? 0) + b.entries,
