@@ -103,6 +103,16 @@ describe('natsNames', () => {
     expect(n.metricsSubject('proplet', 'a.b')).toBe('p1.metrics.proplet.a%2Eb');
   });
 
+  it('names the device inbox stream, its subjects keyed by one encoded id, and the error subjects', () => {
+    const n = natsNames('my-p');
+    expect(n.inboxStream).toBe('MY_P_INBOX');
+    expect(n.inboxSubject('results', 'task.1')).toBe('my-p.inbox.results.task%2E1');
+    expect(n.inboxSubject('task_started', 'w')).toBe('my-p.inbox.task_started.w');
+    expect(n.errorSubject('gateway')).toBe('my-p.errors.gateway');
+    expect(invalid(() => n.inboxSubject('results', '')).issues[0]?.field).toBe('id');
+    expect(invalid(() => n.errorSubject('gate.way')).issues[0]?.field).toBe('source');
+  });
+
   it('reads the aggregate and the command name back from a command subject', () => {
     const n = natsNames('p1');
     expect(n.parseCommandSubject('p1.commands.task.recordResult')).toEqual({ aggregate: 'task', name: 'recordResult' });

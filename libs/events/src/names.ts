@@ -75,9 +75,18 @@ export interface NatsNames {
   /** Device metrics history stream `<P>_METRICS` and its subjects `<p>.metrics.>`. */
   readonly metricsStream: string;
   metricsSubject(kind: 'proplet' | 'task', id: string): string;
+  /** Device messages kept until their handler exists (results, task_started, registry requests): stream `<P>_INBOX`, subjects `<p>.inbox.>`. */
+  readonly inboxStream: string;
+  /** `<p>.inbox.<kind>.<id>` — one device message of `kind`, keyed by its task wire id (or the proplet id). */
+  inboxSubject(kind: InboxKind, id: string): string;
+  /** `<p>.errors.<source>` — core NATS (not stored): rejected input reported by a service, e.g. `errors.gateway`. */
+  errorSubject(source: string): string;
   /** Durable consumer names are prefixed so two prefixes never share one. */
   durable(name: string): string;
 }
+
+/** Kinds of device message kept in the inbox stream. */
+export type InboxKind = 'results' | 'task_started' | 'registry_request';
 
 const TOKEN_RE = /^[A-Za-z0-9_-]+$/;
 
@@ -129,6 +138,9 @@ export function natsNames(prefix: string = DEFAULT_NATS_PREFIX): NatsNames {
     modules: `${p}_modules`,
     metricsStream: `${P}_METRICS`,
     metricsSubject: (kind, id) => `${p}.metrics.${kind}.${encodeIdToken(id)}`,
+    inboxStream: `${P}_INBOX`,
+    inboxSubject: (kind, id) => `${p}.inbox.${checkToken('kind', kind)}.${encodeIdToken(id)}`,
+    errorSubject: (source) => `${p}.errors.${checkToken('source', source)}`,
     durable: (name) => `${p}-${checkToken('consumer', name)}`,
   };
 }
