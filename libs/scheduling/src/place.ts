@@ -115,7 +115,6 @@ const beats = (share: number, tasks: number, id: string, b: Best): boolean =>
   b.best === undefined || share > b.bestShare || (share === b.bestShare && (tasks < b.bestTasks || (tasks === b.bestTasks && id < b.best.id)));
 
 function consider(p: Best, c: Candidate, reserved: Reservation | undefined, t: TaskFacts, policy: PolicyName, cursor: string | null): void {
-  p.count++;
   if (policy === 'roundrobin') {
     if (p.first === undefined || c.id < p.first.id) p.first = c;
     if (cursor !== null && c.id > cursor && (p.next === undefined || c.id < p.next.id)) p.next = c;
@@ -193,11 +192,39 @@ export function place(
   const heardOn = new Map<string, string[]>();
   const deferredWamr: Candidate[] = [];
   let pinSeen = false;
+  const notes: Note[] = [];
 
+  // Preference, decided before the pass: explicit, or (hybrid only) from the task's keywords or the
+  // load-balancing draw. Proplets of the other type are only scored if the preferred has none.
+  let preferred: PropletType | undefined = task.preferredPropletType === 'any' ? undefined : task.preferredPropletType;
+  if (preferred !== undefined) {
+    notes.push({ kind: 'preference', message: `prefers ${preferred} proplets (preferredPropletType)` });
+  } else if (policy === 'hybrid') {
+    const cls = classifyTask(task, options.computeKeywords ?? DEFAULT_COMPUTE_KEYWORDS, options.edgeKeywords ?? DEFAULT_EDGE_KEYWORDS);
+    const ratio = options.loadBalancingRatio ?? DEFAULT_LOAD_BALANCING_RATIO;
+    const random = options.random ?? 0;
+    preferred = hybridPreference(cls, random, ratio);
+    notes.push({
+      kind: 'classification',
+      message:
+        cls.kind === 'unclassified'
+          ? `hybrid: no compute or edge keyword; drew ${random.toFixed(3)} ${random < ratio ? '<' : '>='} loadBalancingRatio ${ratio}, so prefers ${preferred}`
+          : `hybrid: ${cls.kind} task (token "${cls.token}" in ${cls.source}), so prefers ${preferred}`,
+    });
+  }
+
+  const fallbackPool: Candidate[] = [];
+  const fallbackReserved: Array<Reservation | undefined> = [];
   const accept = (c: Candidate, reserved: Reservation | undefined): void => {
     if (t.cpuMillis > 0 && c.capacity.cpuMillis === undefined) unreportedCpu.add(c.id);
     if (t.memoryBytes > 0 && c.capacity.memoryBytes === undefined) unreportedMemory.add(c.id);
-    consider(picks[c.type], c, reserved, t, policy, cursor);
+    picks[c.type].count++;
+    if (preferred === undefined || c.type === preferred) {
+      consider(picks[c.type], c, reserved, t, policy, cursor);
+    } else {
+      fallbackPool.push(c);
+      fallbackReserved.push(reserved);
+    }
   };
 
   // The ledger is read only when something needs the reservation: a resource request, a task
@@ -234,30 +261,11 @@ export function place(
 
   const feasible = picks.k8s.count + picks.external.count;
   const reasons: Reason[] = tally.reasons(formatExtra);
-  const notes: Note[] = [];
   if (t.pin !== undefined && !pinSeen) {
     reasons.unshift({ key: 'pinUnknown', rule: 'pinUnknown', count: 0, examples: [], message: `pinned proplet ${t.pin} is not known` });
   }
   if (candidates.length === 0) {
     reasons.push({ key: 'noProplets', rule: 'noProplets', count: 0, examples: [], message: 'no proplets are known' });
-  }
-
-  // Preference: explicit, or (hybrid only) from the task's keywords or the load-balancing draw.
-  let preferred: PropletType | undefined = task.preferredPropletType === 'any' ? undefined : task.preferredPropletType;
-  if (preferred !== undefined) {
-    notes.push({ kind: 'preference', message: `prefers ${preferred} proplets (preferredPropletType)` });
-  } else if (policy === 'hybrid') {
-    const cls = classifyTask(task, options.computeKeywords ?? DEFAULT_COMPUTE_KEYWORDS, options.edgeKeywords ?? DEFAULT_EDGE_KEYWORDS);
-    const ratio = options.loadBalancingRatio ?? DEFAULT_LOAD_BALANCING_RATIO;
-    const random = options.random ?? 0;
-    preferred = hybridPreference(cls, random, ratio);
-    notes.push({
-      kind: 'classification',
-      message:
-        cls.kind === 'unclassified'
-          ? `hybrid: no compute or edge keyword; drew ${random.toFixed(3)} ${random < ratio ? '<' : '>='} loadBalancingRatio ${ratio}, so prefers ${preferred}`
-          : `hybrid: ${cls.kind} task (token "${cls.token}" in ${cls.source}), so prefers ${preferred}`,
-    });
   }
 
   let chosen: { c: Candidate; share?: number } | undefined;
@@ -266,7 +274,9 @@ export function place(
   } else {
     chosen = choose([picks[preferred]], policy);
     if (chosen === undefined) {
-      chosen = choose([picks[other(preferred)]], policy);
+      const fallback = picks[other(preferred)];
+      for (let i = 0; i < fallbackPool.length; i++) consider(fallback, fallbackPool[i] as Candidate, fallbackReserved[i], t, policy, cursor);
+      chosen = choose([fallback], policy);
       if (chosen !== undefined) {
         notes.push({
           kind: 'fallback',
