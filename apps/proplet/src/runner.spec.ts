@@ -118,6 +118,7 @@ describe('TaskRunner (sandbox)', () => {
       error: 'inputs[1]: parameter 1 of add(i32, i32) expects i32 (an integer from -2147483648 to 4294967295) (got "2.5")',
     });
     await expect(r.run(await task('a3', ADD, 'sub', ['1', '2']))).resolves.toMatchObject({ ok: false, error: 'module has no exported function "sub" (it exports: add)' });
+    await expect(r.run(await task('a4', ADD, '_start'))).resolves.toMatchObject({ ok: false, reason: 'invalid', error: 'module has no exported function "_start" (it exports: add)' });
   });
 
   it('passes i32, i64, f32 and f64 through a call exactly', async () => {

@@ -42,6 +42,9 @@ export interface AgentDeps {
   version?: string;
 }
 
+/** How long shutdown waits for the broker to acknowledge the last results. */
+const FLUSH_TIMEOUT_MS = 5_000;
+
 /** How many finished wire ids are remembered to ignore a redelivered start (QoS 1 may deliver twice). */
 const FINISHED_MEMORY = 1000;
 
@@ -352,15 +355,25 @@ export class PropletAgent {
       runner.sandbox.stopAll();
       await runner.idle(5_000);
     }
-    // Results are published from the runs' continuations; let them reach the broker.
+    // Results are published from the runs' continuations; let them reach the broker, but do not
+    // wait forever for acks from a broker that is gone.
     await new Promise((r) => setImmediate(r));
-    await Promise.all([...this.publishing]);
+    let flushTimer: NodeJS.Timeout | undefined;
+    const flushed = await Promise.race([
+      Promise.all([...this.publishing]).then(() => true),
+      new Promise<boolean>((resolve) => {
+        flushTimer = setTimeout(() => resolve(false), FLUSH_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(flushTimer);
+    if (!flushed) logger.warn({ pending: this.publishing.size }, 'results not acknowledged by the broker before exit');
     for (const w of this.registryWaits.values()) {
       clearTimeout(w.timer);
       w.reject(new InvalidError('proplet is shutting down'));
     }
     this.registryWaits.clear();
-    await client?.endAsync();
+    // A forced end does not wait for in-flight acks, which `flushed === false` says will not come.
+    await client?.endAsync(!flushed);
     return { drained };
   }
 }

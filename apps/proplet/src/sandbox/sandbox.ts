@@ -161,7 +161,7 @@ export class Sandbox {
     const hasStart = exportedFunctionType(info, '_start') !== undefined;
     // Upstream's tasks name the export; a WASI command is run through `_start` whatever the name
     // says (the Rust proplet does the same when the named export is missing).
-    if (req.name === '_start' || (exported === undefined && hasStart)) {
+    if (hasStart && (req.name === '_start' || exported === undefined)) {
       return { req, mode: 'wasi', args: [], resultType: undefined };
     }
     if (exported === undefined) {
