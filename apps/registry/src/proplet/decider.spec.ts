@@ -126,4 +126,22 @@ describe('Proplet decider', () => {
       .when(command('proplet.register', esp32, { issuedAt: LATER }))
       .then([{ type: 'PropletUpdated', data: { maxTasks: null, updatedAt: LATER } }]);
   });
+
+  describe('the propeller extension version', () => {
+    const withExtension: PropletEvent = { type: 'PropletRegistered', data: { ...registered.data, extensionVersion: 1 } as PropletRegisteredData };
+
+    it('is recorded at registration, so starts can carry task_id and attempt', () => {
+      given(propletDecider).when(command('proplet.register', { ...esp32, extensionVersion: 1 })).then([withExtension]);
+      const state = given(propletDecider, [withExtension]).state;
+      if (state.status !== 'active') throw new Error(`expected active, got ${state.status}`);
+      expect(effectiveProplet(state).extensionVersion).toBe(1);
+    });
+
+    it('is cleared when the proplet re-registers without the extension', () => {
+      const events = given(propletDecider, [withExtension]).when(command('proplet.register', esp32, { issuedAt: LATER })).events();
+      expect(events).toEqual([{ type: 'PropletUpdated', data: { extensionVersion: null, updatedAt: LATER } }]);
+      const state = [withExtension, ...events].reduce(propletDecider.evolve, propletDecider.initialState());
+      expect(state).toMatchObject({ status: 'active', reported: { extensionVersion: undefined } });
+    });
+  });
 });

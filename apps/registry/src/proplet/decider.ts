@@ -20,7 +20,9 @@ export const propletDecider = {
   evolve,
 };
 
-const REPORTED_KEYS = ['deviceType', 'capabilities', 'labels', 'capacity', 'maxTasks', 'dialect', 'channel', 'metadata', 'owner'] as const;
+const REPORTED_KEYS = ['deviceType', 'capabilities', 'labels', 'capacity', 'maxTasks', 'dialect', 'channel', 'metadata', 'owner', 'extensionVersion'] as const;
+// Fields a registration clears by no longer sending them (recorded as `null` in `PropletUpdated`).
+const CLEARABLE_KEYS = new Set<string>(['maxTasks', 'extensionVersion']);
 
 function decide(command: PropletCommand, state: PropletState): PropletEvent[] {
   const at = command.meta.issuedAt;
@@ -104,6 +106,7 @@ function decideRegister(command: RegisterProplet, state: PropletState): PropletE
         channel: d.channel,
         metadata: d.metadata,
         ...(d.owner === undefined ? {} : { owner: d.owner }),
+        ...(d.extensionVersion === undefined ? {} : { extensionVersion: d.extensionVersion }),
         registeredAt: at,
       },
     },
@@ -122,7 +125,8 @@ type ReportedInput = Partial<{ [K in (typeof REPORTED_KEYS)[number]]: unknown }>
 
 /**
  * The reported fields present in `input` that differ from `current`, or `null` when none does.
- * A `fullReport` (a registration) that no longer mentions `maxTasks` lifts the previous limit;
+ * A `fullReport` (a registration) that no longer mentions `maxTasks` lifts the previous limit, and
+ * one without `extensionVersion` records that the proplet stopped sending the extension;
  * elsewhere an absent field means "unchanged".
  */
 function diffReported(current: ReportedProplet, input: ReportedInput, opts: { fullReport?: boolean } = {}): Omit<PropletUpdatedData, 'updatedAt'> | null {
@@ -130,7 +134,7 @@ function diffReported(current: ReportedProplet, input: ReportedInput, opts: { fu
   for (const key of REPORTED_KEYS) {
     const next = input[key];
     if (next === undefined) {
-      if (opts.fullReport && key === 'maxTasks' && current.maxTasks !== undefined) changed['maxTasks'] = null;
+      if (opts.fullReport && CLEARABLE_KEYS.has(key) && current[key] !== undefined) changed[key] = null;
       continue;
     }
     if (!isDeepStrictEqual(next, current[key])) changed[key] = next;
@@ -173,6 +177,7 @@ function evolve(state: PropletState, event: PropletEvent): PropletState {
           channel: d.channel,
           metadata: d.metadata,
           owner: d.owner,
+          extensionVersion: d.extensionVersion,
         },
         overrides: NO_OVERRIDES,
         cordoned: false,
@@ -183,7 +188,7 @@ function evolve(state: PropletState, event: PropletEvent): PropletState {
     }
     case 'PropletUpdated': {
       if (state.status !== 'active') return state;
-      const { updatedAt: _at, maxTasks, ...rest } = event.data;
+      const { updatedAt: _at, maxTasks, extensionVersion, ...rest } = event.data;
       const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
       return {
         ...state,
@@ -191,6 +196,7 @@ function evolve(state: PropletState, event: PropletEvent): PropletState {
           ...state.reported,
           ...defined,
           maxTasks: maxTasks === undefined ? state.reported.maxTasks : (maxTasks ?? undefined),
+          extensionVersion: extensionVersion === undefined ? state.reported.extensionVersion : (extensionVersion ?? undefined),
         },
       };
     }

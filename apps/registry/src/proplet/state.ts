@@ -20,6 +20,8 @@ export interface ReportedProplet {
   channel: Channel;
   metadata: PropletMetadata;
   owner: Owner | undefined;
+  /** Version of the `propeller` extension the proplet sends; `undefined` for upstream proplets. */
+  extensionVersion: number | undefined;
 }
 
 /** What an operator set (REST, CLI, CR); wins over `reported` and survives re-registration. */
@@ -71,6 +73,7 @@ export interface EffectiveProplet {
   channel: Channel;
   metadata: PropletMetadata;
   owner: Owner | undefined;
+  extensionVersion: number | undefined;
   cordoned: boolean;
   health: Exclude<PropletHealth, 'deregistered'>;
 }
@@ -89,6 +92,7 @@ export function effectiveProplet(p: ActiveProplet): EffectiveProplet {
     channel: reported.channel,
     metadata: reported.metadata,
     owner: reported.owner,
+    extensionVersion: reported.extensionVersion,
     cordoned: p.cordoned,
     health: p.health,
   };
