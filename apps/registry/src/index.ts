@@ -1,0 +1,11 @@
+export { propletDecider } from './proplet/decider';
+export { effectiveProplet, NO_OVERRIDES } from './proplet/state';
+export type { ActiveProplet, EffectiveProplet, PropletOverridesState, PropletState, ReportedProplet } from './proplet/state';
+export { siteDecider } from './site/decider';
+export type { SiteState } from './site/state';
+export { serveRegistryCommands } from './commands/serve';
+export type { RegistryCommands, RegistryCommandsOptions } from './commands/serve';
+export { applyPropletEvent, propletsProjection, PROPLETS_PROJECTION, PROPLETS_PROJECTION_LEASE } from './read-model/projection';
+export { propletRow } from './read-model/row';
+export { COMMANDS_METRIC, startRegistry } from './service';
+export type { RunningRegistry, StartRegistryOptions } from './service';

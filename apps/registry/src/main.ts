@@ -1,0 +1,47 @@
+import { connect } from '@nats-io/transport-node';
+import { natsNames } from '@propeller/events';
+import { provision } from '@propeller/eventstore';
+import { createDb } from '@propeller/projections';
+import type { ReadModelTables } from '@propeller/read-models';
+import { runService } from '@propeller/service';
+import { startRegistry } from './service';
+
+// The registry process: single writer of the Proplet and Site aggregates and of the `proplets` read model.
+void runService({
+  name: 'registry',
+  defaultMetricsPort: 9101,
+  async start(ctx) {
+    const { config, logger } = ctx;
+    const names = natsNames(config.nats.prefix);
+    const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-registry' });
+    const db = createDb<ReadModelTables>({ url: config.database.url, schema: config.database.schema, poolMax: config.database.poolMax });
+    try {
+      const report = await provision(nc, names, {
+        replicas: config.nats.replicas,
+        duplicateWindowMs: config.nats.duplicateWindow,
+        maxBytes: config.nats.streamMaxBytes,
+        dlqMaxBytes: config.nats.dlqMaxBytes,
+        leaseTtlMs: config.nats.leaseTtl,
+        metricsMaxAgeMs: config.nats.metricsMaxAge,
+      });
+      logger.info(report, 'NATS resources provisioned');
+      const registry = await startRegistry({ nc, names, db, registry: ctx.metrics.registry, logger });
+      ctx.health.register('nats', registry.checks.nats);
+      ctx.health.register('postgres', registry.checks.postgres);
+      ctx.health.register('projections', registry.checks.projections);
+      return {
+        async stop() {
+          await registry.stop();
+          await nc.drain();
+          await db.destroy();
+        },
+      };
+    } catch (e) {
+      await nc.close().catch(() => undefined);
+      await db.destroy().catch(() => undefined);
+      throw e;
+    }
+  },
+}).catch(() => {
+  // runService has already logged the failure and set the exit status.
+});
