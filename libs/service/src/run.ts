@@ -97,7 +97,7 @@ export async function runService(def: ServiceDefinition, ioOverrides: Partial<Se
   );
   for (const w of loaded.warnings) logger.warn({ warning: w }, 'configuration warning');
 
-  const tracing = startTracing({ ...config.otel, serviceName: config.otel.serviceName ?? def.name });
+  const tracing = await startTracing({ ...config.otel, serviceName: config.otel.serviceName ?? def.name });
   for (const w of tracing.warnings) logger.warn({ warning: w }, 'tracing warning');
   const metrics = createMetrics({ labels: { service: def.name } });
   const health = createHealth();

@@ -8,9 +8,9 @@ export {
   extractContext,
   getTracer,
   injectTraceparent,
-  JsonLineSpanExporter,
   startTracing,
   TRACEPARENT,
   withTraceparent,
 } from './tracing';
 export type { Tracing, TracingOptions } from './tracing';
+export { JsonLineSpanExporter } from './json-exporter';

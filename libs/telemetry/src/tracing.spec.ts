@@ -36,8 +36,8 @@ describe('traceparent helpers without the SDK', () => {
     expect(trace.getSpanContext(extractContext({ Traceparent: TP }))?.traceId).toBe(TRACE_ID);
   });
 
-  it('records nothing while tracing is off', () => {
-    const tracing = startTracing({ serviceName: 'api' });
+  it('records nothing while tracing is off', async () => {
+    const tracing = await startTracing({ serviceName: 'api' });
     expect(tracing.enabled).toBe(false);
     const span = getTracer('t').startSpan('x');
     expect(span.isRecording()).toBe(false);
@@ -47,7 +47,7 @@ describe('traceparent helpers without the SDK', () => {
 
 describe('startTracing with the SDK', () => {
   it('records spans as children of the remote parent and names the service', async () => {
-    const tracing = startTracing({ enabled: true, exporter: 'memory', serviceName: 'scheduler' });
+    const tracing = await startTracing({ enabled: true, exporter: 'memory', serviceName: 'scheduler' });
     try {
       const child = withTraceparent(TP, () =>
         getTracer('test').startActiveSpan('schedule', (span) => {
@@ -70,7 +70,7 @@ describe('startTracing with the SDK', () => {
 
   it('writes spans as JSON lines with the console exporter', async () => {
     let written = '';
-    const tracing = startTracing({ enabled: true, serviceName: 'api', out: { write: (t: string) => (written += t) } });
+    const tracing = await startTracing({ enabled: true, serviceName: 'api', out: { write: (t: string) => (written += t) } });
     getTracer('test').startSpan('handle request').end();
     await tracing.shutdown();
     const lines = written.trim().split('\n').map((l) => JSON.parse(l) as { span: Record<string, unknown> });
@@ -78,7 +78,7 @@ describe('startTracing with the SDK', () => {
   });
 
   it('turns on when an endpoint is set, and says no OTLP exporter is bundled', async () => {
-    const tracing = startTracing({ endpoint: 'http://collector:4318', exporter: 'none', serviceName: 'api' });
+    const tracing = await startTracing({ endpoint: 'http://collector:4318', exporter: 'none', serviceName: 'api' });
     try {
       expect(tracing.enabled).toBe(true);
       expect(tracing.warnings[0]).toContain('no OTLP exporter');
