@@ -124,7 +124,7 @@ describe(`k8s-agent adapter against the ${process.env['KUBECONFIG'] ? 'KUBECONFI
       namespace: ns,
       body: { metadata: { name: 'pool-proplet-abc', labels: { [PROPLET_LABEL]: 'pool' } }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } },
     });
-    await admin.apps.replaceNamespacedDeploymentStatus({ namespace: ns, name: 'pool-proplet', body: { ...d!, status: { replicas: 1, readyReplicas: 1, availableReplicas: 1 } } });
+    await admin.apps.replaceNamespacedDeploymentStatus({ namespace: ns, name: 'pool-proplet', body: { ...(d as object), status: { replicas: 1, readyReplicas: 1, availableReplicas: 1 } } });
     await eventually(() => port.registrationOf('pool-proplet-abc'), (r) => r !== undefined);
     expect(port.registrationOf('pool-proplet-abc')).toMatchObject({ type: 'k8s', owner: { namespace: ns, name: 'pool' } });
     await eventually(() => port.liveness.get('pool-proplet-abc')?.status, (s) => s === 'alive');
