@@ -181,6 +181,33 @@ describe('runConsumer', () => {
     await waitFor(() => tries.includes('second runner'), 'the event redelivered to the next runner');
     expect(tries).toEqual(['first runner', 'second runner']);
   });
+
+  it('keeps events that wait behind a retry from being redelivered by the server', async () => {
+    const agg = 'pm6';
+    const handled: number[] = [];
+    let failedOnce = false;
+    const [slow, waiting] = await appendMany(agg, 'a', 2);
+    const runner = await runConsumer({
+      nc,
+      names,
+      name: 'pm6',
+      filterSubject: names.eventFilter(agg),
+      ackWaitMs: 1_000,
+      backoff: [1_500],
+      handler: (e) => {
+        if (e.seq === slow && !failedOnce) {
+          failedOnce = true;
+          throw new Error('first try fails');
+        }
+        handled.push(e.seq);
+      },
+    });
+    runners.push(runner);
+    await waitFor(() => handled.length === 2, 'both events');
+    expect(handled).toEqual([slow, waiting]);
+    // Both waited 1.5 s, longer than ack_wait: only the keep-alive stopped the server redelivering them.
+    expect(runner.stats().redeliveredInFlight).toBe(0);
+  });
 });
 
 function typed(type: string) {

@@ -38,6 +38,8 @@ export interface ConsumerStats {
   skipped: number;
   deadLettered: number;
   failedTries: number;
+  /** Server redeliveries of events still being handled here (ignored; a sign ack_wait is too short). */
+  redeliveredInFlight: number;
 }
 
 /** A running process-manager consumer. */
@@ -82,7 +84,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
   const consumer = await js.consumers.get(names.stream, durable);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
 
-  const stats: ConsumerStats = { handled: 0, skipped: 0, deadLettered: 0, failedTries: 0 };
+  const stats: ConsumerStats = { handled: 0, skipped: 0, deadLettered: 0, failedTries: 0, redeliveredInFlight: 0 };
   const queue = new KeyedQueue();
   const inProcess = new Set<number>();
   let stopping = false;
@@ -100,8 +102,6 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
     });
 
   const handle = async (m: JsMsg): Promise<void> => {
-    // Tell the server we are on it while the event waits behind its aggregate or backs off.
-    const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
     try {
       if (stopping) return m.nak();
       let event: StoredEnvelope;
@@ -129,7 +129,6 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
         }
       }
     } finally {
-      clearInterval(keepAlive);
       inProcess.delete(m.seq);
     }
   };
@@ -146,12 +145,17 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
       attempts,
       deadAt: new Date().toISOString(),
     };
-    try {
-      await publishDeadLetter(js, names, letter);
-    } catch (e) {
-      // Not acked: the server redelivers it after ack_wait and we try again then.
-      opts.onError?.(e);
-      return;
+    // The aggregate's later events wait until the letter is safely stored, so keep trying.
+    for (let publishTry = 1; ; publishTry++) {
+      try {
+        await publishDeadLetter(js, names, letter);
+        break;
+      } catch (e) {
+        opts.onError?.(e);
+        if (stopping) return m.nak();
+        await sleep(backoffDelay(backoff, publishTry));
+        if (stopping) return m.nak();
+      }
     }
     stats.deadLettered++;
     m.ack();
@@ -161,7 +165,10 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
   const loop = (async () => {
     for await (const m of messages) {
       // A redelivery of an event we still hold (ack_wait raced keep-alive) must not run twice.
-      if (inProcess.has(m.seq)) continue;
+      if (inProcess.has(m.seq)) {
+        stats.redeliveredInFlight++;
+        continue;
+      }
       const type = m.headers?.get(HEADER_TYPE);
       if (types && type && !types.has(type)) {
         stats.skipped++;
@@ -169,7 +176,12 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
         continue;
       }
       inProcess.add(m.seq);
-      void queue.push(m.subject, () => handle(m)).catch((e: unknown) => opts.onError?.(e));
+      // Tell the server we are on it while the event waits behind its aggregate or backs off.
+      const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
+      void queue
+        .push(m.subject, () => handle(m))
+        .catch((e: unknown) => opts.onError?.(e))
+        .finally(() => clearInterval(keepAlive));
     }
   })().catch((e: unknown) => opts.onError?.(e));
 
