@@ -13,6 +13,8 @@ import { isTransientDbError as isTransient } from './transient';
 export const DEFAULT_BATCH_SIZE = 500;
 /** Name of the gauge that is 1 while a projection is stalled. */
 export const STALLED_METRIC = 'propeller_projection_stalled';
+/** Name of the gauge holding the last stream sequence a projection applied (compare with the stream's last for lag). */
+export const CHECKPOINT_METRIC = 'propeller_projection_checkpoint';
 
 /** The part of the eventstore's `Lease` a runner uses: compete, ask whether held, let go. */
 export interface RunnerLease {
@@ -94,21 +96,22 @@ const noopLogger: RunnerLogger = { info: () => undefined, warn: () => undefined,
 export class ProjectionRunner {
   private readonly workers = new Map<string, Worker>();
   private readonly stalled: Gauge<'projection'>;
+  private readonly checkpoint: Gauge<'projection'>;
 
   constructor(private readonly options: ProjectionRunnerOptions) {
-    const existing = options.registry.getSingleMetric(STALLED_METRIC);
-    this.stalled =
-      (existing as Gauge<'projection'> | undefined) ??
-      new Gauge({
-        name: STALLED_METRIC,
-        help: '1 while a projection is stopped on an event it cannot apply',
-        labelNames: ['projection'],
-        registers: [options.registry],
-      });
+    if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize >= 1)) {
+      throw InvalidError.field('batchSize', options.batchSize, 'must be an integer >= 1');
+    }
+    // Several runners may share one registry (one per service): reuse a gauge another runner registered.
+    const gauge = (name: string, help: string): Gauge<'projection'> =>
+      (options.registry.getSingleMetric(name) as Gauge<'projection'> | undefined) ??
+      new Gauge({ name, help, labelNames: ['projection'], registers: [options.registry] });
+    this.stalled = gauge(STALLED_METRIC, '1 while a projection is stopped on an event it cannot apply');
+    this.checkpoint = gauge(CHECKPOINT_METRIC, 'Last stream sequence a projection applied, as seen by this instance');
     for (const p of options.projections) {
       if (!isValidProjectionName(p.name)) throw InvalidError.field('projection.name', p.name, 'must be 1-100 characters of [A-Za-z0-9_-]');
       if (this.workers.has(p.name)) throw InvalidError.field('projection.name', p.name, 'must be unique');
-      this.workers.set(p.name, new Worker(p, options, this.stalled));
+      this.workers.set(p.name, new Worker(p, options, this.stalled, this.checkpoint));
     }
   }
 
@@ -153,7 +156,7 @@ export class ProjectionRunner {
 /** One projection's loop: standby until the lease, then consume and apply; stalls on an apply error. */
 class Worker {
   private state: ProjectionState = 'stopped';
-  private seq = 0;
+  private seqValue = 0;
   private reason: string | undefined;
   private lease: RunnerLease | undefined;
   private messages: ConsumerMessages | undefined;
@@ -168,11 +171,21 @@ class Worker {
     private readonly projection: Projection<any>,
     private readonly o: ProjectionRunnerOptions,
     private readonly stalledGauge: Gauge<'projection'>,
+    private readonly checkpointGauge: Gauge<'projection'>,
   ) {
     this.types = projection.types === undefined ? undefined : new Set(projection.types);
     this.log = o.logger ?? noopLogger;
     this.batchSize = o.batchSize ?? DEFAULT_BATCH_SIZE;
     stalledGauge.set({ projection: projection.name }, 0);
+  }
+
+  private get seq(): number {
+    return this.seqValue;
+  }
+
+  private set seq(value: number) {
+    this.seqValue = value;
+    this.checkpointGauge.set({ projection: this.projection.name }, value);
   }
 
   health(): ProjectionHealth {

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { getCheckpoint, waitForSequence } from '../src';
+import { CHECKPOINT_METRIC, getCheckpoint, waitForSequence } from '../src';
 import { ledgerProjection } from './ledger';
 import { Kvm } from '@nats-io/kv';
 import { Lease } from '@propeller/eventstore';
@@ -16,10 +16,12 @@ describe('ProjectionRunner (real NATS + Postgres)', () => {
   it('catches up on 1,200 events in transactions of at most 500, each event applied once', async () => {
     const events = ledgerEvents(1200);
     const seqs = await publishLedger(env.nc, env.names, events);
-    const { runner } = env.runner([ledgerProjection()]);
+    const { runner, registry } = env.runner([ledgerProjection()]);
     runner.start();
 
     expect(await waitForSequence(env.db, 'ledger', lastOf(seqs), 20_000)).toBe(true);
+    const checkpointGauge = await registry.getSingleMetric(CHECKPOINT_METRIC)?.get();
+    expect(checkpointGauge?.values).toEqual([{ labels: { projection: 'ledger' }, value: lastOf(seqs) }]);
     expect(await balances(env.db)).toEqual(expectedBalances(events));
     const perTx = await env.db
       .selectFrom('ledger_entries')
