@@ -88,6 +88,15 @@ describe('PropletAgent against Mosquitto', () => {
     expect(result.json).toEqual({ task_id: wireId, proplet_id: propletId, results: '5', attempt: 2 });
   });
 
+  it('carries the traceparent of a start user property onto task_started and the result, and reports task metrics', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await plane.publish(topics.startFor(propletId), { id: 'traced', name: 'add', state: 0, file: add, inputs: ['1', '1'], proplet_id: propletId }, { traceparent });
+    expect((await plane.next('/control/proplet/task_started', mine('traced'))).userProperties).toEqual({ traceparent });
+    expect((await plane.next('/control/proplet/results', mine('traced'))).userProperties).toEqual({ traceparent });
+    const metrics = await plane.next('/control/proplet/task_metrics', mine('traced'));
+    expect(metrics.json).toMatchObject({ task_id: 'traced', proplet_id: propletId, metrics: { duration_ms: expect.any(Number), ok: true }, aggregated: null });
+  });
+
   it('ignores a start for another proplet on the shared topic and runs one naming it', async () => {
     await plane.publish(topics.start, { id: 'not-mine', name: 'add', state: 0, file: add, inputs: ['1', '1'], proplet_id: 'someone-else' });
     await plane.publish(topics.start, { id: 'shared-mine', name: 'add', state: 0, file: add, inputs: ['1', '2'], proplet_id: propletId });

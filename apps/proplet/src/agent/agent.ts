@@ -7,6 +7,7 @@ import {
   buildMetrics,
   buildRegistryRequest,
   buildResults,
+  buildTaskMetrics,
   buildTaskStarted,
   parseRegistryChunk,
   parseStart,
@@ -40,6 +41,12 @@ export interface AgentDeps {
   /** How long a registry fetch waits for all chunks (default 60 s, the Rust proplet's patience). */
   registryTimeoutMs?: number;
   version?: string;
+}
+
+/** The W3C `traceparent` MQTT 5 user property of a message, if any (a repeated property counts once). */
+function traceparentOf(props: Record<string, string | string[]> | undefined): string | undefined {
+  const v = props?.['traceparent'];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 /** How long shutdown waits for the broker to acknowledge the last results. */
@@ -99,7 +106,11 @@ export class PropletAgent {
     const persistent = this.deps.persistentSession ?? true;
     const client = connect(config.mqtt.url, {
       clientId: `proplet-${this.propletId}`,
+      // MQTT 5 so the task's `traceparent` user property can travel with its start and come back
+      // with its result; a persistent session then needs an expiry (1 h covers a network outage).
+      protocolVersion: 5,
       clean: !persistent,
+      ...(persistent ? { properties: { sessionExpiryInterval: 3600 } } : {}),
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
       ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
@@ -107,7 +118,7 @@ export class PropletAgent {
       will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: false },
     });
     this.client = client;
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, traceparentOf(packet.properties?.userProperties)));
     client.on('close', () => logger.debug('mqtt connection closed'));
     client.on('error', (err) => logger.warn({ err: err.message }, 'mqtt error'));
     client.on('connect', () => {
@@ -189,7 +200,7 @@ export class PropletAgent {
     );
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, traceparent?: string): void {
     const parsed = parseTopic(topic);
     if (parsed === null) return;
     const { logger } = this.deps;
@@ -200,7 +211,7 @@ export class PropletAgent {
           logger.warn({ topic, reason: start.reason, field: start.field, message: start.message }, 'start rejected');
           return;
         }
-        this.onStart(start.value, parsed.propletId === this.propletId);
+        this.onStart(start.value, parsed.propletId === this.propletId, traceparent);
         return;
       }
       case 'stop': {
@@ -222,7 +233,7 @@ export class PropletAgent {
     }
   }
 
-  private onStart(start: StartMessage, onOwnTopic: boolean): void {
+  private onStart(start: StartMessage, onOwnTopic: boolean, traceparent?: string): void {
     const { logger, runner, config } = this.deps;
     const wireId = start.id;
     // Shared start topics reach every proplet of the channel; only ours (or a broadcast) is run.
@@ -240,7 +251,7 @@ export class PropletAgent {
     }
     const attempt = start.attempt ?? 1;
     if (this.draining) {
-      void this.publishResult({ wireId, ok: false, result: '', error: `proplet ${this.propletId} is shutting down and takes no new work`, durationMs: 0 }, attempt);
+      void this.publishResult({ wireId, ok: false, result: '', error: `proplet ${this.propletId} is shutting down and takes no new work`, durationMs: 0 }, attempt, traceparent);
       return;
     }
     const url = start.image_url;
@@ -257,7 +268,7 @@ export class PropletAgent {
       timeoutMs: start.daemon ? 2 ** 31 - 1 : config.taskTimeoutMs,
       onStarted: () => {
         this.deps.metrics?.taskStarted();
-        void this.publish(buildTaskStarted(this.channel, { wireId, propletId: this.propletId, attempt }));
+        void this.publish(buildTaskStarted(this.channel, { wireId, propletId: this.propletId, attempt }), 1, traceparent);
       },
     });
     run
@@ -265,7 +276,16 @@ export class PropletAgent {
         this.remember(wireId);
         this.deps.metrics?.taskFinished(outcome);
         logger.info({ wireId, ok: outcome.ok, error: outcome.error, durationMs: outcome.durationMs }, 'task finished');
-        return this.publishResult(outcome, attempt);
+        void this.publish(
+          buildTaskMetrics(this.channel, {
+            wireId,
+            propletId: this.propletId,
+            metrics: { duration_ms: outcome.durationMs, ok: outcome.ok, ...(outcome.reason ? { reason: outcome.reason } : {}) },
+            timestamp: new Date(),
+          }),
+          0,
+        );
+        return this.publishResult(outcome, attempt, traceparent);
       })
       .catch((err: unknown) => logger.error({ wireId, err: String(err) }, 'task could not be run'));
   }
@@ -281,7 +301,7 @@ export class PropletAgent {
     if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.values().next().value as string);
   }
 
-  private publishResult(outcome: TaskOutcome, attempt: number): Promise<void> {
+  private publishResult(outcome: TaskOutcome, attempt: number, traceparent?: string): Promise<void> {
     const msg = buildResults(this.channel, {
       wireId: outcome.wireId,
       propletId: this.propletId,
@@ -290,14 +310,15 @@ export class PropletAgent {
     });
     // `attempt` is our extension: upstream readers ignore the unknown key, the wire id already names the attempt.
     const payload = JSON.stringify({ ...(JSON.parse(msg.payload) as object), attempt });
-    return this.publish({ topic: msg.topic, payload });
+    return this.publish({ topic: msg.topic, payload }, 1, traceparent);
   }
 
-  private publish(msg: Outbound, qos: 0 | 1 = 1): Promise<void> {
+  private publish(msg: Outbound, qos: 0 | 1 = 1, traceparent?: string): Promise<void> {
     const client = this.client;
     if (!client) return Promise.resolve();
+    const properties = traceparent === undefined ? undefined : { userProperties: { traceparent } };
     const p = client
-      .publishAsync(msg.topic, msg.payload, { qos, retain: false })
+      .publishAsync(msg.topic, msg.payload, { qos, retain: false, ...(properties ? { properties } : {}) })
       .then(() => undefined)
       .catch((err: unknown) => this.deps.logger.warn({ topic: msg.topic, err: String(err) }, 'publish failed'));
     this.publishing.add(p);

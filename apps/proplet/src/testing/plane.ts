@@ -5,6 +5,8 @@ import { waitFor } from './wait';
 export interface SeenMessage {
   topic: string;
   json: Record<string, unknown>;
+  /** MQTT 5 user properties of the message. */
+  userProperties?: Record<string, string | string[]>;
 }
 
 /**
@@ -20,14 +22,17 @@ export class PlaneClient {
   ) {}
 
   static async connect(url: string, domainId: string): Promise<PlaneClient> {
-    const client = await connectAsync(url, { clientId: `plane-${domainId}-${Math.random().toString(36).slice(2, 8)}`, clean: true, reconnectPeriod: 0 });
+    const client = await connectAsync(url, { clientId: `plane-${domainId}-${Math.random().toString(36).slice(2, 8)}`, clean: true, reconnectPeriod: 0, protocolVersion: 5 });
     const plane = new PlaneClient(client, domainId);
-    client.on('message', (topic, payload) => {
+    client.on('message', (topic, payload, packet) => {
+      const userProperties = packet.properties?.userProperties;
+      let json: Record<string, unknown>;
       try {
-        plane.seen.push({ topic, json: JSON.parse(payload.toString()) as Record<string, unknown> });
+        json = JSON.parse(payload.toString()) as Record<string, unknown>;
       } catch {
-        plane.seen.push({ topic, json: { raw: payload.toString() } });
+        json = { raw: payload.toString() };
       }
+      plane.seen.push({ topic, json, ...(userProperties ? { userProperties } : {}) });
     });
     await client.subscribeAsync(`m/${domainId}/#`, { qos: 1 });
     return plane;
@@ -44,8 +49,9 @@ export class PlaneClient {
     return this.matching(suffix, where)[0] as SeenMessage;
   }
 
-  async publish(topic: string, message: unknown): Promise<void> {
-    await this.client.publishAsync(topic, JSON.stringify(message), { qos: 1 });
+  /** Publishes with QoS 1, optionally with MQTT 5 user properties (e.g. `traceparent`). */
+  async publish(topic: string, message: unknown, userProperties?: Record<string, string>): Promise<void> {
+    await this.client.publishAsync(topic, JSON.stringify(message), { qos: 1, ...(userProperties ? { properties: { userProperties } } : {}) });
   }
 
   async close(): Promise<void> {
