@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
+import { type ProcessSpec, STABLE_AFTER_MS, restartDelayMs } from './plan';
+
+const COLORS = [36, 33, 35, 32, 34, 91, 96, 93, 95];
+
+/** Prefixes every line of a child's output with its padded, coloured name. */
+export function prefixer(name: string, width: number, index: number, color: boolean): (line: string) => string {
+  const label = name.padEnd(width);
+  const tag = color ? `\x1b[${COLORS[index % COLORS.length]}m${label}\x1b[0m` : label;
+  return (line) => `${tag} | ${line}`;
+}
+
+interface Running {
+  spec: ProcessSpec;
+  child: ChildProcess | undefined;
+  crashes: number;
+  startedAt: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+export interface SupervisorOptions {
+  root: string;
+  out: Writable;
+  color: boolean;
+  /** How long `stop()` waits for SIGTERM before SIGKILL (default 15 s). */
+  stopTimeoutMs?: number;
+}
+
+/**
+ * Runs each process of the local stack, prefixes its output, restarts a crashed one with backoff
+ * (1 s doubling to 30 s, reset after a minute of stable running) and stops them all cleanly.
+ */
+export class Supervisor {
+  readonly #running = new Map<string, Running>();
+  #stopping = false;
+  readonly #width: number;
+
+  constructor(
+    private readonly specs: ProcessSpec[],
+    private readonly opts: SupervisorOptions,
+  ) {
+    this.#width = Math.max(...specs.map((s) => s.name.length), 'propeller'.length);
+  }
+
+  /** Writes a line of the supervisor's own. */
+  say(line: string): void {
+    this.opts.out.write(`${prefixer('propeller', this.#width, 8, this.opts.color)(line)}\n`);
+  }
+
+  start(): void {
+    this.specs.forEach((spec, i) => {
+      const r: Running = { spec, child: undefined, crashes: 0, startedAt: 0, restartTimer: undefined };
+      this.#running.set(spec.name, r);
+      this.#launch(r, i);
+    });
+  }
+
+  /** The pid of a running process (for tests and tools). */
+  pid(name: string): number | undefined {
+    return this.#running.get(name)?.child?.pid;
+  }
+
+  #launch(r: Running, index: number): void {
+    const { spec } = r;
+    const prefix = prefixer(spec.name, this.#width, index, this.opts.color);
+    const child = spawn(process.execPath, ['--import', 'tsx', spec.entry], {
+      cwd: this.opts.root,
+      env: { ...process.env, ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    r.child = child;
+    r.startedAt = Date.now();
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => this.opts.out.write(`${prefix(line)}\n`));
+    }
+    child.on('exit', (code, signal) => {
+      r.child = undefined;
+      if (this.#stopping) return;
+      const ranMs = Date.now() - r.startedAt;
+      r.crashes = ranMs >= STABLE_AFTER_MS ? 1 : r.crashes + 1;
+      const delay = restartDelayMs(r.crashes);
+      this.say(`${spec.name} exited (${signal ?? `code ${code}`}) after ${(ranMs / 1000).toFixed(1)}s; restarting in ${delay / 1000}s`);
+      r.restartTimer = setTimeout(() => {
+        r.restartTimer = undefined;
+        if (!this.#stopping) this.#launch(r, index);
+      }, delay);
+    });
+  }
+
+  /** SIGTERM to everyone, SIGKILL to whoever is still there after the timeout. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const waits: Promise<void>[] = [];
+    for (const r of this.#running.values()) {
+      if (r.restartTimer) clearTimeout(r.restartTimer);
+      const child = r.child;
+      if (!child || child.exitCode !== null) continue;
+      waits.push(
+        new Promise<void>((resolve) => {
+          const kill = setTimeout(() => child.kill('SIGKILL'), this.opts.stopTimeoutMs ?? 15_000);
+          child.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+      );
+    }
+    await Promise.all(waits);
+  }
+}
