@@ -6,11 +6,14 @@ import { PROPLET_PHASES, TASK_PHASES } from '../names';
 
 /** The operator's Prometheus metrics, computed from its informer caches at scrape time. */
 export class OperatorMetrics {
-  readonly registry = new Registry();
   readonly reconciles: Counter<'kind' | 'result'>;
   readonly leader: Gauge;
 
-  constructor(source: { proplets: () => PropletResource[]; tasks: () => TaskResource[] }) {
+  /** Registers the metrics in `registry` (the service's, in production; a fresh one by default). */
+  constructor(
+    source: { proplets: () => PropletResource[]; tasks: () => TaskResource[] },
+    readonly registry: Registry = new Registry(),
+  ) {
     new Gauge({
       name: 'propeller_proplets_total',
       help: 'Proplet custom resources by type and phase',

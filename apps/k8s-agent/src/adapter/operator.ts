@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
 import type { PropletResource, TaskResource } from '../crd/types';
 import type { PropellerChange, PropellerPort, PropletState } from '../port/propeller-port';
 import type { CrKind } from '../reconcile/actions';
@@ -47,6 +48,8 @@ export interface OperatorOptions {
   now?: () => Date;
   /** Where events go; default Kubernetes Events through `kube`. */
   events?: EventSink;
+  /** Prometheus registry for the operator's metrics; default a fresh one. */
+  registry?: Registry;
 }
 
 /** Queue key of a custom resource: `Kind:namespace/name` (Proplets and Tasks may share a name). */
@@ -87,7 +90,7 @@ export class Operator {
     this.metrics = new OperatorMetrics({
       proplets: () => this.proplets.list() as unknown as PropletResource[],
       tasks: () => this.tasks.list() as unknown as TaskResource[],
-    });
+    }, o.registry);
     const qb = o.queueBackoffMs ?? { base: 200, max: 30_000 };
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       baseDelayMs: qb.base,
