@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { ConflictError, isPropellerError } from '@propeller/events';
+import { ConflictError, InvalidError, isPropellerError } from '@propeller/events';
 import { exportedFunctionNames, exportedFunctionType } from '../wasm/module';
 import { convertInputs, formatResult, type WasmArg } from './convert';
 import type { PreparedModule } from './prepare';
@@ -166,7 +166,9 @@ export class Sandbox {
     }
     if (exported === undefined) {
       const names = exportedFunctionNames(info);
-      throw new Error(`module has no exported function "${req.name}" (it exports: ${names.length ? names.join(', ') : 'no functions'})`);
+      throw new InvalidError(`module has no exported function "${req.name}" (it exports: ${names.length ? names.join(', ') : 'no functions'})`, [
+        { field: 'name', value: req.name, rule: 'an exported function of the module' },
+      ]);
     }
     return { req, mode: 'call', args: convertInputs(req.name, exported, req.inputs ?? []), resultType: exported.results[0] };
   }
