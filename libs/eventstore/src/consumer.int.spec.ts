@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { HEADER_TYPE, type StoredEnvelope } from '@propeller/events';
@@ -208,6 +210,40 @@ describe('runConsumer', () => {
     // Both waited 1.5 s, longer than ack_wait: only the keep-alive stopped the server redelivering them.
     expect(runner.stats().redeliveredInFlight).toBe(0);
   });
+
+  it('dead-letters an event whose handler keeps killing its process, once it was delivered too often', async () => {
+    const agg = 'pm7';
+    const [seq] = await appendMany(agg, 'a', 1);
+    // Two runner processes die on the event; the server redelivers it after ack_wait each time.
+    for (let run = 1; run <= 2; run++) {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'testing', 'crashing-consumer.ts')], {
+        env: { ...process.env, CONSUMER_PREFIX: names.prefix, CONSUMER_NAME: 'pm7', CONSUMER_FILTER: names.eventFilter(agg), CONSUMER_ACK_WAIT_MS: '500' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      await expect(exit).resolves.toBe('SIGKILL');
+      expect(out).toContain(`"seq":${seq}`);
+    }
+    const handled: number[] = [];
+    const runner = await runConsumer({
+      nc,
+      names,
+      name: 'pm7',
+      filterSubject: names.eventFilter(agg),
+      ackWaitMs: 500,
+      maxRedeliveries: 2,
+      handler: (e) => void handled.push(e.seq),
+    });
+    runners.push(runner);
+    await waitFor(() => runner.stats().deadLettered === 1, 'the event dead-lettered on its third delivery');
+    expect(handled).toEqual([]);
+    const [letter] = await listDeadLetters(nc, names, 'pm7');
+    expect(letter).toMatchObject({ seq, attempts: 0, error: { code: 'Internal' } });
+    // At least the two deaths and this delivery; a dead process's pull request can take one more.
+    expect(Number(/delivered (\d+) times/.exec(letter?.error.message ?? '')?.[1])).toBeGreaterThanOrEqual(3);
+  }, 30_000);
 });
 
 function typed(type: string) {

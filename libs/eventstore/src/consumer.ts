@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerConfig, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { HEADER_TYPE, type NatsNames, type StoredEnvelope } from '@propeller/events';
+import { HEADER_TYPE, InternalError, type NatsNames, type StoredEnvelope } from '@propeller/events';
 import { decodeEnvelope } from './codec';
 import { describeError, publishDeadLetter, replayDeadLetter, type DeadLetter, type EventHandler, type StoredDeadLetter } from './dead-letters';
 import { backoffDelay, DEFAULT_BACKOFF, KeyedQueue, type Backoff } from './keyed-queue';
@@ -18,6 +18,12 @@ export interface RunConsumerOptions {
   handler: EventHandler;
   /** Tries per event before it is dead-lettered (default 5). */
   maxDeliver?: number;
+  /**
+   * Server deliveries after which an event is dead-lettered without another try (default 10). The
+   * server redelivers only what a runner left unacked past ack_wait (hand-backs on stop do not
+   * count), so this bounds an event whose handler kills its own process.
+   */
+  maxRedeliveries?: number;
   /** Delays between tries (default 200 ms, 1 s, 2 s, 5 s). */
   backoff?: Backoff;
   /** Where a new durable starts (default `all`: from the beginning of the stream). */
@@ -63,6 +69,7 @@ export interface ConsumerRunner {
 export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRunner> {
   const { nc, names, name, handler } = opts;
   const maxDeliver = opts.maxDeliver ?? 5;
+  const maxRedeliveries = opts.maxRedeliveries ?? 10;
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const ackWaitMs = opts.ackWaitMs ?? 30_000;
   const types = opts.types ? new Set(opts.types) : null;
@@ -114,6 +121,10 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
       if (types && !types.has(event.type)) {
         stats.skipped++;
         return m.ack();
+      }
+      if (m.info.deliveryCount > maxRedeliveries) {
+        const error = new InternalError(`delivered ${m.info.deliveryCount} times without an outcome; its handler may stop the process`);
+        return await deadLetter(m, event, error, 0);
       }
       for (let attempt = 1; ; attempt++) {
         try {
