@@ -81,6 +81,9 @@ export function dbInfo(db: object): DbInfo | undefined {
 }
 
 async function ensureSchema(conn: DatabaseConnection, schema: string): Promise<void> {
+  // Look first: CREATE SCHEMA checks the CREATE privilege even when the schema exists, and a production role may lack it.
+  const found = await conn.executeQuery(CompiledQuery.raw('select 1 from pg_namespace where nspname = $1', [schema]));
+  if (found.rows.length > 0) return;
   try {
     await conn.executeQuery(CompiledQuery.raw(`create schema if not exists "${schema}"`));
   } catch (e) {

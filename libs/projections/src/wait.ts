@@ -94,7 +94,8 @@ function listenerFor(info: DbInfo): Promise<CheckpointListener | undefined> {
 /**
  * Read-your-writes: resolves `true` once `projection`'s checkpoint is at least `seq`, `false` after `timeoutMs`
  * (the API then answers 202). Woken by the `pg_notify` sent in the checkpoint's own transaction; a db not made
- * by `createDb`, or a lost LISTEN connection, falls back to polling every 50 ms.
+ * by `createDb`, or a lost LISTEN connection, falls back to polling every 50 ms. `seq` must be an event the
+ * projection reads (within its `aggregate` filter, if it has one): its checkpoint only moves over what it reads.
  */
 export async function waitForSequence(db: Kysely<any>, projection: string | { name: string }, seq: number, timeoutMs: number): Promise<boolean> {
   const name = typeof projection === 'string' ? projection : projection.name;
