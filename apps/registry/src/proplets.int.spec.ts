@@ -113,6 +113,17 @@ describe('registry commands → proplets read model', () => {
     });
   });
 
+  it('applies a device-reported update, still under the operator overrides', async () => {
+    await w.sendAndSettle('proplet.register', esp32('esp32-6'));
+    await w.sendAndSettle('proplet.label', { propletId: 'esp32-6', capacity: { memory: '2Mi' } });
+    const update = await w.sendAndSettle('proplet.update', { propletId: 'esp32-6', capacity: { memory: '1Mi', cpu: '1' }, maxTasks: 4, capabilities: ['wasm'] });
+    expect(update.sequences).toHaveLength(1);
+    expect(await getPropletOrThrow(w.db, 'esp32-6')).toMatchObject({ capacity: { memory: '2Mi' }, maxTasks: 4, capabilities: ['wasm'] });
+    // Clearing the override returns to what the device reported.
+    await w.sendAndSettle('proplet.label', { propletId: 'esp32-6', capacity: null });
+    expect(await getPropletOrThrow(w.db, 'esp32-6')).toMatchObject({ capacity: { memory: '1Mi', cpu: '1' } });
+  });
+
   it('cordons and uncordons, each once', async () => {
     await w.sendAndSettle('proplet.register', esp32('esp32-4'));
     const cordon = await w.sendAndSettle('proplet.cordon', { propletId: 'esp32-4' });

@@ -1,4 +1,7 @@
-import { waitForSequence } from '@propeller/projections';
+import { EventStore } from '@propeller/eventstore';
+import { testEnvelope, waitFor } from '@propeller/eventstore/testing';
+import { getCheckpoint, waitForSequence } from '@propeller/projections';
+import { getProplet } from '@propeller/read-models';
 import { openWorld, type RegistryWorld } from '../testing/world';
 import { PROPLETS_PROJECTION } from './projection';
 
@@ -41,5 +44,25 @@ describe('proplets projection', () => {
     await w.registry.runner.rebuild(PROPLETS_PROJECTION);
     expect(await waitForSequence(w.db, PROPLETS_PROJECTION, last.lastSequence, 10_000)).toBe(true);
     expect(await rows()).toEqual(live);
+  });
+
+  // Last in this file: it leaves the projection stalled.
+  it('stops on an event it cannot apply, reports degraded health, and applies nothing after it', async () => {
+    const before = await w.sendAndSettle('proplet.register', reg('before-bad'));
+    const bad = await new EventStore(w.nc, w.names).append(
+      'proplet',
+      'broken',
+      [testEnvelope('proplet', 'broken', { type: 'PropletRegistered', schemaVersion: 2, data: { type: 'external' } })],
+      0,
+    );
+    await w.send('proplet.register', reg('after-bad'));
+
+    await waitFor(() => w.registry.runner.state(PROPLETS_PROJECTION).state === 'stalled', 'the projection to stall');
+    expect(w.registry.checks.projections()).toEqual({ status: 'degraded', detail: expect.stringMatching(/proplets.*PropletRegistered/) });
+    // The stall is recorded in the checkpoint row too, so standby replicas report it.
+    await waitFor(async () => (await getCheckpoint(w.db, PROPLETS_PROJECTION))?.status === 'stalled', 'the stall in the checkpoint row');
+    expect(await getCheckpoint(w.db, PROPLETS_PROJECTION)).toMatchObject({ seq: before.lastSequence });
+    expect(bad.lastSequence).toBeGreaterThan(before.lastSequence);
+    expect(await getProplet(w.db, 'after-bad')).toBeUndefined();
   });
 });
