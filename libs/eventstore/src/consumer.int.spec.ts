@@ -194,8 +194,8 @@ describe('runConsumer', () => {
       names,
       name: 'pm6',
       filterSubject: names.eventFilter(agg),
-      ackWaitMs: 1_000,
-      backoff: [1_500],
+      ackWaitMs: 1_500,
+      backoff: [2_000],
       handler: (e) => {
         if (e.seq === slow && !failedOnce) {
           failedOnce = true;
@@ -207,7 +207,7 @@ describe('runConsumer', () => {
     runners.push(runner);
     await waitFor(() => handled.length === 2, 'both events');
     expect(handled).toEqual([slow, waiting]);
-    // Both waited 1.5 s, longer than ack_wait: only the keep-alive stopped the server redelivering them.
+    // Both waited 2 s, longer than ack_wait: only the keep-alive stopped the server redelivering them.
     expect(runner.stats().redeliveredInFlight).toBe(0);
   });
 

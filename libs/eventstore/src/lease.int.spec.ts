@@ -95,9 +95,9 @@ describe('Lease across processes', () => {
     const takeover = defined(other.events.find((e) => e.event === 'acquired'), 'the takeover');
     const handoverMs = takeover.at - killedAt;
     // The key expires a TTL after the holder's last renewal (which came before the kill) and the
-    // other process tries right then; 300 ms covers the server's expiry timer and process output.
-    expect(takeover.at - lastRenewal).toBeLessThanOrEqual(TTL_MS + 300);
-    expect(handoverMs).toBeLessThanOrEqual(TTL_MS + 300);
+    // other process tries right then (measured: ~30 ms later); 500 ms covers a busy machine.
+    expect(takeover.at - lastRenewal).toBeLessThanOrEqual(TTL_MS + 500);
+    expect(handoverMs).toBeLessThanOrEqual(TTL_MS + 500);
     expect(takeover.token).toBeGreaterThan(defined(first.token, 'the first token'));
 
     // A command that carries the dead holder's fencing token is refused across the wire.
