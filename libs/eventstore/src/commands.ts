@@ -28,6 +28,7 @@ export interface CommandFailed {
   error: WireError;
 }
 
+/** Every command reply on the wire. */
 export type CommandReply = CommandOk | CommandFailed;
 
 /** What a handler knows besides the request body. */

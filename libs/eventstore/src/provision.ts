@@ -35,10 +35,15 @@ export interface ProvisionReport {
   unchanged: string[];
 }
 
+/** Window in which a re-sent envelope id is stored once: 2 min. */
 export const DEFAULT_DUPLICATE_WINDOW_MS = 2 * 60_000;
+/** Byte limit of the event stream: 1 GiB (appends past it are refused). */
 export const DEFAULT_MAX_BYTES = 1024 ** 3;
+/** Byte limit of the dead-letter stream: 256 MiB. */
 export const DEFAULT_DLQ_MAX_BYTES = 256 * 1024 ** 2;
+/** Lease lifetime without renewal: 10 s. */
 export const DEFAULT_LEASE_TTL_MS = 10_000;
+/** How long device metrics history is kept: 24 h. */
 export const DEFAULT_METRICS_MAX_AGE_MS = 24 * 3_600_000;
 
 /** JetStream's name for the stream behind a KV bucket. */
