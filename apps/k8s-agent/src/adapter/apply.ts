@@ -20,10 +20,22 @@ export interface EventSink {
   emit(target: PlannedObject, eventType: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
+/**
+ * What the applier wrote, for the caller to use until its informer caches catch up: the operator
+ * is the only writer of CR status and of its Deployments, so its own last write is the freshest
+ * view of them, and planning from it keeps a lagging cache from repeating a write or an Event.
+ */
+export interface WriteObserver {
+  statusWritten(uid: string, status: object): void;
+  deploymentWritten(d: Deployment): void;
+  deploymentDeleted(namespace: string, name: string): void;
+}
+
 export interface ApplyDeps {
   kube: KubeApi;
   port: PropellerPort;
   events: EventSink;
+  written?: WriteObserver;
 }
 
 /**
@@ -41,13 +53,14 @@ export async function applyActions(actions: readonly Action[], obj: PlannedObjec
         current = await setFinalizer(deps.kube, a.target, current, a.type === 'addFinalizer');
         break;
       case 'createDeployment':
-        await createOrPatchDeployment(deps.kube, a.deployment);
+        deps.written?.deploymentWritten(await createOrPatchDeployment(deps.kube, a.deployment));
         break;
       case 'updateDeployment':
-        await patchDeployment(deps.kube, a.deployment);
+        deps.written?.deploymentWritten(await patchDeployment(deps.kube, a.deployment));
         break;
       case 'deleteDeployment':
         await ignoreNotFound(() => deps.kube.deleteDeployment(a.target.namespace, a.target.name));
+        deps.written?.deploymentDeleted(a.target.namespace, a.target.name);
         break;
       case 'registerProplet':
         await deps.port.registerProplet(a.registration);
@@ -70,6 +83,7 @@ export async function applyActions(actions: readonly Action[], obj: PlannedObjec
       case 'patchStatus':
         // Status is a pure function of what was observed, so the last writer is right: no resourceVersion.
         await ignoreNotFound(() => deps.kube.replaceCrStatus(a.target.kind, a.target.namespace, a.target.name, a.status));
+        if (current.metadata.uid) deps.written?.statusWritten(current.metadata.uid, a.status);
         break;
       case 'emitEvent':
         await deps.events.emit(current, a.eventType, a.reason, a.message);
@@ -116,24 +130,23 @@ function toPlanned(o: KubeObject, kind: CrKind): PlannedObject {
   };
 }
 
-async function createOrPatchDeployment(kube: KubeApi, d: Deployment): Promise<void> {
+async function createOrPatchDeployment(kube: KubeApi, d: Deployment): Promise<Deployment> {
   try {
-    await kube.createDeployment(d);
+    return await kube.createDeployment(d);
   } catch (e) {
     // Someone (another replica before a failover, or our own earlier try) created it: make it ours.
     if (httpStatusOf(e) !== 409) throw e;
-    await patchDeployment(kube, d);
+    return patchDeployment(kube, d);
   }
 }
 
-async function patchDeployment(kube: KubeApi, d: Deployment): Promise<void> {
+async function patchDeployment(kube: KubeApi, d: Deployment): Promise<Deployment> {
   const ns = d.metadata.namespace ?? 'default';
   let resourceVersion: string | undefined;
   for (let attempt = 0; attempt <= CONFLICT_RETRIES; attempt++) {
     try {
       const metadata = { labels: d.metadata.labels, annotations: d.metadata.annotations, ownerReferences: d.metadata.ownerReferences, ...(resourceVersion ? { resourceVersion } : {}) };
-      await kube.patchDeployment(ns, d.metadata.name, { metadata, spec: d.spec });
-      return;
+      return await kube.patchDeployment(ns, d.metadata.name, { metadata, spec: d.spec });
     } catch (e) {
       if (httpStatusOf(e) !== 409) throw e;
       resourceVersion = (await kube.getDeployment(ns, d.metadata.name)).metadata.resourceVersion;

@@ -165,7 +165,8 @@ describe(`k8s-agent adapter against the ${process.env['KUBECONFIG'] ? 'KUBECONFI
     port.setTask(id, { status: 'completed', results: '42', completedAt: '2026-11-27T14:00:01.000Z' });
     const done = await eventually(() => taskCr(ns, 'add'), (t) => t.status?.phase === 'Completed');
     expect(done.status).toMatchObject({ assignedProplet: 'rpi-1', attempts: 1, results: '42', completionTime: '2026-11-27T14:00:01.000Z' });
-    await eventually(() => reasons(ns, 'add'), (r) => r.includes('Created') && r.includes('Completed'));
+    const r = await eventually(() => reasons(ns, 'add'), (x) => x.includes('Created') && x.includes('Completed'));
+    expect(r.filter((x) => x === 'Created')).toHaveLength(1);
   });
 
   it('creates the task only once across an operator restart', async () => {

@@ -8,7 +8,8 @@ import { PROPLET_LABEL, deploymentNameOf } from '../reconcile/deployment';
 import type { Deployment, Pod } from '../reconcile/k8s-objects';
 import { planProplet, propletIdsToObserve } from '../reconcile/proplet-plan';
 import { planTask, taskIdOf } from '../reconcile/task-plan';
-import { applyActions, type EventSink, type PlannedObject } from './apply';
+import { applyActions, type EventSink, type PlannedObject, type WriteObserver } from './apply';
+import { stableStringify } from '../reconcile/conditions';
 import { KubeEventSink } from './events';
 import { OperatorMetrics } from './http';
 import type { KubeApi } from './kube';
@@ -81,6 +82,15 @@ export class Operator {
   private readonly delays = new Map<string, number>();
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private resyncTimer: NodeJS.Timeout | undefined;
+  /** Our last status write per CR uid, used until the informer shows it (we are status' only writer). */
+  private readonly writtenStatus = new Map<string, object>();
+  /** Our last Deployment write per namespace/name, used until the informer shows its generation. */
+  private readonly writtenDeployments = new Map<string, Deployment>();
+  private readonly written: WriteObserver = {
+    statusWritten: (uid, status) => void this.writtenStatus.set(uid, structuredClone(status)),
+    deploymentWritten: (d) => void this.writtenDeployments.set(`${d.metadata.namespace ?? ''}/${d.metadata.name}`, d),
+    deploymentDeleted: (ns, name) => void this.writtenDeployments.delete(`${ns}/${name}`),
+  };
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
 
@@ -138,6 +148,10 @@ export class Operator {
   async start(): Promise<void> {
     this.wire('proplets', this.proplets, (o) => this.queue.add(keyOf('Proplet', o.metadata?.namespace ?? '', o.metadata?.name ?? '')));
     this.wire('tasks', this.tasks, (o) => this.queue.add(keyOf('Task', o.metadata?.namespace ?? '', o.metadata?.name ?? '')));
+    const forgetStatus = (o: k8s.KubernetesObject) => void this.writtenStatus.delete(o.metadata?.uid ?? '');
+    this.proplets.on('delete', forgetStatus);
+    this.tasks.on('delete', forgetStatus);
+    this.deployments.on('delete', (d) => void this.writtenDeployments.delete(`${d.metadata?.namespace ?? ''}/${d.metadata?.name ?? ''}`));
     const owner = (o: k8s.KubernetesObject) => {
       const name = o.metadata?.labels?.[PROPLET_LABEL];
       if (name) this.queue.add(keyOf('Proplet', o.metadata?.namespace ?? '', name));
@@ -232,6 +246,30 @@ export class Operator {
     }
   }
 
+  /** The cached CR with our own last status write in place of a status the cache has not caught up with. */
+  private withOwnStatus<R extends PropletResource | TaskResource>(cr: R): R {
+    const uid = cr.metadata.uid ?? '';
+    const mine = this.writtenStatus.get(uid);
+    if (mine === undefined) return structuredClone(cr);
+    if (stableStringify(cr.status ?? {}) === stableStringify(mine)) {
+      this.writtenStatus.delete(uid);
+      return structuredClone(cr);
+    }
+    return { ...structuredClone(cr), status: structuredClone(mine) };
+  }
+
+  /** The cached Deployment, or our own last write while the cache lags behind it (by generation). */
+  private observedDeployment(namespace: string, name: string): Deployment | undefined {
+    const cached = this.deployments.get(name, namespace) as unknown as Deployment | undefined;
+    const mine = this.writtenDeployments.get(`${namespace}/${name}`);
+    if (!mine) return cached;
+    if (cached && (cached.metadata.generation ?? 0) >= (mine.metadata.generation ?? 0)) {
+      this.writtenDeployments.delete(`${namespace}/${name}`);
+      return cached;
+    }
+    return mine;
+  }
+
   /** One reconcile: read caches and Propeller, plan, apply. Throws to requeue with backoff. */
   async reconcile(key: string): Promise<void> {
     const { kind, namespace, name } = parseKey(key);
@@ -241,17 +279,17 @@ export class Operator {
         const cr = this.proplet(namespace, name);
         if (!cr) return;
         const pods = (this.pods.list(namespace) as unknown as Pod[]).filter((p) => p.metadata.labels?.[PROPLET_LABEL] === name);
-        const deployment = this.deployments.get(deploymentNameOf(name), namespace) as unknown as Deployment | undefined;
+        const deployment = this.observedDeployment(namespace, deploymentNameOf(name));
         const proplets: Record<string, PropletState | undefined> = {};
         for (const id of propletIdsToObserve(cr, pods)) proplets[id] = await this.o.port.getProplet(id);
-        const actions = planProplet(structuredClone(cr), { ...(deployment ? { deployment } : {}), pods, proplets }, { now, config: this.o.config });
-        await applyActions(actions, cr as PlannedObject, { kube: this.o.kube, port: this.o.port, events: this.events });
+        const actions = planProplet(this.withOwnStatus(cr), { ...(deployment ? { deployment } : {}), pods, proplets }, { now, config: this.o.config });
+        await applyActions(actions, cr as PlannedObject, { kube: this.o.kube, port: this.o.port, events: this.events, written: this.written });
       } else {
         const cr = this.task(namespace, name);
         if (!cr) return;
         const task = await this.o.port.getTask(taskIdOf(cr.metadata.uid ?? ''));
-        const actions = planTask(structuredClone(cr), task ? { task } : {}, { now, config: this.o.config });
-        await applyActions(actions, cr as PlannedObject, { kube: this.o.kube, port: this.o.port, events: this.events });
+        const actions = planTask(this.withOwnStatus(cr), task ? { task } : {}, { now, config: this.o.config });
+        await applyActions(actions, cr as PlannedObject, { kube: this.o.kube, port: this.o.port, events: this.events, written: this.written });
       }
       this.metrics.reconciles.inc({ kind, result: 'ok' });
     } catch (e) {
