@@ -1,0 +1,38 @@
+import { loadConfig } from '@propeller/config';
+import { isInvalid } from '@propeller/events';
+import { DEFAULT_SHARE_GROUP, gatewayConfigFrom, readPem } from './config';
+
+const shared = (env: Record<string, string> = {}) => loadConfig({ env, cwd: '/nonexistent', service: 'mqtt-gateway' }).config;
+
+describe('gatewayConfigFrom', () => {
+  it('defaults the replica to the host name and the client id to propeller-gateway-<replica>', () => {
+    const c = gatewayConfigFrom(shared(), {}, 'gw-pod-0');
+    expect(c).toMatchObject({ replica: 'gw-pod-0', clientId: 'propeller-gateway-gw-pod-0', heartbeatClientId: 'propeller-gateway-gw-pod-0-hb', shareGroup: DEFAULT_SHARE_GROUP, domainId: 'propeller' });
+  });
+
+  it('takes the replica, client id, domain and gateway knobs from the environment', () => {
+    const c = gatewayConfigFrom(shared({ PROPELLER_MQTT_CLIENT_ID: 'fixed', PROPELLER_DOMAIN_ID: 'dom' }), { GATEWAY_REPLICA: 'r2', GATEWAY_QUEUE_CAPACITY: '64', GATEWAY_SESSION_EXPIRY: '1h' }, 'host');
+    expect(c).toMatchObject({ replica: 'r2', clientId: 'fixed', heartbeatClientId: 'fixed-hb', domainId: 'dom', queueCapacity: 64, sessionExpiryMs: 3_600_000 });
+  });
+
+  it.each([
+    ['GATEWAY_QUEUE_CAPACITY', '0'],
+    ['GATEWAY_SESSION_EXPIRY', '10'],
+    ['GATEWAY_REPLICA', 'a/b'],
+  ])('refuses %s=%s naming the key', (key, value) => {
+    let error: unknown;
+    try {
+      gatewayConfigFrom(shared(), { [key]: value }, 'host');
+    } catch (e) {
+      error = e;
+    }
+    expect(isInvalid(error) && error.issues[0]?.field).toBe(key);
+  });
+
+  it('reads TLS material from a path, or takes inline PEM as is', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----';
+    expect(readPem('mqtt.tls.ca', pem)).toBe(pem);
+    expect(readPem('mqtt.tls.ca', '/etc/ca.pem', (p) => `read ${p}`)).toBe('read /etc/ca.pem');
+    expect(() => readPem('mqtt.tls.ca', '/missing/ca.pem')).toThrow(/mqtt\.tls\.ca/);
+  });
+});

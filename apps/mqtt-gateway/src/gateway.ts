@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { maskUrl } from '@propeller/config';
+import { gatewayLivenessKey, livenessKey, type GatewayLiveness, type NatsNames } from '@propeller/events';
+import { sendCommand } from '@propeller/eventstore';
+import { parseInbound, parseTopic } from '@propeller/mqtt-protocol';
+import type { Metrics } from '@propeller/telemetry';
+import type { GatewayConfig } from './config';
+import { PropletDirectory } from './directory';
+import { MqttLink } from './mqtt-link';
+import {
+  followPropletEvents,
+  isRetryableCommandError,
+  metricsKvKey,
+  openBuckets,
+  publishInbox,
+  publishMetricsHistory,
+  withRetry,
+  type EventFollower,
+  type GatewayBuckets,
+} from './nats';
+import { route, type Action, type DropReason } from './route';
+import { BoundedKeyedQueue } from './work-queue';
+
+/** Counter of dropped device messages, by topic kind and reason (protocol rejections, `nats_error`, `refused`, `unknown_topic`). */
+export const REJECTED_METRIC = 'propeller_gateway_rejected_messages_total';
+/** Counter of device messages received, by topic kind. */
+export const RECEIVED_METRIC = 'propeller_gateway_messages_total';
+
+/** The logging the gateway needs (pino's shape). */
+export interface GatewayLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** What `startGateway` needs. The NATS resources of `names` (provision + `ensureInbox`) must exist. */
+export interface StartGatewayOptions {
+  config: GatewayConfig;
+  nc: NatsConnection;
+  names: NatsNames;
+  metrics: Metrics;
+  logger: GatewayLogger;
+  /** The clock (default `() => new Date()`). */
+  now?: () => Date;
+  /** Retry delays of a failing NATS write or command (default 100 ms, 500 ms, 1 s). */
+  retryDelays?: readonly number[];
+  /** How long a `proplet.register` waits for its reply (default 5 s). */
+  commandTimeoutMs?: number;
+}
+
+/** A running gateway replica. */
+export interface RunningGateway {
+  readonly directory: PropletDirectory;
+  /** Both MQTT connections up. */
+  mqttConnected(): boolean;
+  /** Resolves once every message read so far has been handled. */
+  idle(): Promise<void>;
+  /** Stops reading, finishes what was read, disconnects (the persistent session stays), reports `connected: false`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one gateway replica: the directory follower, both MQTT connections with their shared
+ * subscriptions, the handling of every device message, and the replica's own liveness key.
+ */
+export async function startGateway(o: StartGatewayOptions): Promise<RunningGateway> {
+  const { config, nc, names, logger } = o;
+  const now = o.now ?? (() => new Date());
+  const retryDelays = o.retryDelays ?? [100, 500, 1_000];
+  const buckets: GatewayBuckets = await openBuckets(nc, names);
+  const directory = new PropletDirectory();
+  const follower: EventFollower = followPropletEvents(nc, names, directory, (e) => logger.warn({ err: e }, 'proplet event follower failed; resuming'));
+
+  const received = o.metrics.counter({ name: RECEIVED_METRIC, help: 'Device messages received, by topic kind', labelNames: ['kind'] as const });
+  const rejected = o.metrics.counter({ name: REJECTED_METRIC, help: 'Device messages dropped, by topic kind and reason', labelNames: ['kind', 'reason'] as const });
+  const queue = new BoundedKeyedQueue(config.queueCapacity);
+  o.metrics.gauge({
+    name: 'propeller_gateway_queue_depth',
+    help: 'Heartbeat-connection messages queued or being handled',
+    collect() {
+      this.set(queue.depth);
+    },
+  });
+  o.metrics.gauge({
+    name: 'propeller_gateway_directory_size',
+    help: 'Proplets this replica knows',
+    collect() {
+      this.set(directory.size);
+    },
+  });
+  const connectedGauge = o.metrics.gauge({ name: 'propeller_gateway_mqtt_connected', help: '1 while both MQTT connections are up' });
+
+  let stopping = false;
+  let connectedSince: string | undefined;
+  const broker = maskUrl(config.broker);
+
+  const drop = (kind: string, reason: DropReason, topic: string, message: string, extra: { field?: string; excerpt?: string } = {}): void => {
+    rejected.inc({ kind, reason });
+    logger.warn({ topic, kind, reason, ...(extra.field === undefined ? {} : { field: extra.field }), detail: message }, 'device message dropped');
+    const event = { replica: config.replica, at: now().toISOString(), topic, kind, reason, field: extra.field ?? null, message, payload: extra.excerpt ?? null };
+    try {
+      nc.publish(names.errorSubject('gateway'), JSON.stringify(event));
+    } catch (e) {
+      logger.warn({ err: e }, 'cannot publish the error event');
+    }
+  };
+
+  const retry = <T>(fn: () => Promise<T>, retryable: (e: unknown) => boolean = () => true): Promise<T> => withRetry(fn, retryable, retryDelays);
+
+  async function execute(action: Action, kind: string, topic: string): Promise<void> {
+    try {
+      switch (action.type) {
+        case 'reject':
+          drop(action.kind, action.reason, action.topic, action.message, { ...(action.field === undefined ? {} : { field: action.field }), excerpt: action.excerpt });
+          return;
+        case 'register': {
+          const data = action.data;
+          try {
+            const request = { meta: { correlationId: randomUUID(), issuedAt: now().toISOString() }, data };
+            await retry(() => sendCommand(nc, names, 'proplet', 'register', request, { timeoutMs: o.commandTimeoutMs ?? 5_000 }), isRetryableCommandError);
+            directory.registered(data.propletId, data.channel, data.dialect);
+          } catch (e) {
+            directory.registrationFailed(data.propletId);
+            throw e;
+          }
+          return;
+        }
+        case 'liveness':
+          await retry(() => buckets.liveness.put(livenessKey(action.propletId), JSON.stringify(action.value)));
+          return;
+        case 'metrics':
+          await retry(() => buckets.metrics.put(metricsKvKey(action.scope, action.id), JSON.stringify(action.record)));
+          await retry(() => publishMetricsHistory(nc, names, action.scope, action.id, action.record));
+          return;
+        case 'inbox':
+          await retry(() => publishInbox(nc, names, action.kind, action.id, action.msgId, action.record));
+          return;
+        default: {
+          const never: never = action;
+          return never;
+        }
+      }
+    } catch (e) {
+      const refused = !isRetryableCommandError(e);
+      drop(kind, refused ? 'refused' : 'nats_error', topic, e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /** Routes a message now (so the directory sees a heartbeat-registration before the next message) and returns its work. */
+  function prepare(topic: string, payload: Buffer): { key: string; run: () => Promise<void> } {
+    const parsedTopic = parseTopic(topic);
+    const kind = parsedTopic?.kind ?? 'unknown';
+    received.inc({ kind });
+    const actions = route(topic, payload, parseInbound(topic, payload), { now: now(), writer: config.replica, directory: (id) => directory.status(id) });
+    let key = topic;
+    for (const a of actions) {
+      if (a.type === 'register' && a.data.origin === 'heartbeat') directory.markRegistering(a.data.propletId);
+      if (a.type === 'liveness') key = a.propletId;
+    }
+    return {
+      key,
+      run: async () => {
+        for (const a of actions) await execute(a, kind, topic);
+      },
+    };
+  }
+
+  const link = new MqttLink(
+    config,
+    {
+      // QoS 1 kinds: handled before the PUBACK, one at a time (they are few; a crash redelivers, never loses).
+      session: async (topic, payload) => {
+        if (stopping) return new Promise<void>(() => undefined);
+        await prepare(topic, payload).run();
+      },
+      // QoS 0 kinds: handled concurrently across proplets, in order per proplet, reading on while the queue has room.
+      heartbeats: async (topic, payload) => {
+        if (stopping) return new Promise<void>(() => undefined);
+        const work = prepare(topic, payload);
+        await queue.push(work.key, work.run);
+      },
+    },
+    {
+      onConnectionChange: (up, which) => {
+        logger.info({ which, connected: up }, up ? 'mqtt connected' : 'mqtt disconnected');
+        const both = link.connected;
+        connectedGauge.set(both ? 1 : 0);
+        if (both && connectedSince === undefined) connectedSince = now().toISOString();
+        if (!both) connectedSince = undefined;
+        if (both) link.announce(true);
+        void reportLiveness();
+      },
+      onError: (err, which) => logger.warn({ which, err: err.message }, 'mqtt error'),
+    },
+  );
+
+  async function reportLiveness(): Promise<void> {
+    const connected = !stopping && link.connected;
+    const value: GatewayLiveness = { connected, at: now().toISOString(), broker, ...(connected && connectedSince ? { connectedSince } : {}) };
+    try {
+      await buckets.liveness.put(gatewayLivenessKey(config.replica), JSON.stringify(value));
+    } catch (e) {
+      logger.warn({ err: e }, 'cannot write the gateway liveness');
+    }
+  }
+
+  try {
+    await link.ready();
+  } catch (e) {
+    await link.close().catch(() => undefined);
+    await follower.stop();
+    throw e;
+  }
+  const refresh = setInterval(() => void reportLiveness(), config.livenessRefreshMs);
+  refresh.unref();
+  logger.info({ replica: config.replica, clientId: config.clientId, shareGroup: config.shareGroup, domainId: config.domainId }, 'gateway subscribed');
+
+  return {
+    directory,
+    mqttConnected: () => link.connected,
+    idle: () => queue.idle(),
+    async stop() {
+      stopping = true;
+      clearInterval(refresh);
+      await queue.idle();
+      link.announce(false);
+      await link.close();
+      await reportLiveness();
+      await follower.stop();
+    },
+  };
+}

@@ -1,0 +1,49 @@
+import { connect } from '@nats-io/transport-node';
+import { natsNames } from '@propeller/events';
+import { provision } from '@propeller/eventstore';
+import { runService } from '@propeller/service';
+import { gatewayConfigFrom } from './config';
+import { startGateway } from './gateway';
+import { ensureInbox } from './nats';
+
+// The mqtt-gateway process: device messages in, registry commands, liveness, metrics and the inbox out.
+void runService({
+  name: 'mqtt-gateway',
+  defaultMetricsPort: 9104,
+  async start(ctx) {
+    const { config, logger } = ctx;
+    const gw = gatewayConfigFrom(config, process.env);
+    const names = natsNames(config.nats.prefix);
+    const nc = await connect({ servers: config.nats.url.split(','), name: `propeller-mqtt-gateway-${gw.replica}` });
+    try {
+      const report = await provision(nc, names, {
+        replicas: config.nats.replicas,
+        duplicateWindowMs: config.nats.duplicateWindow,
+        maxBytes: config.nats.streamMaxBytes,
+        dlqMaxBytes: config.nats.dlqMaxBytes,
+        leaseTtlMs: config.nats.leaseTtl,
+        metricsMaxAgeMs: config.nats.metricsMaxAge,
+      });
+      const inbox = await ensureInbox(nc, names, config.nats.replicas);
+      logger.info({ ...report, inbox }, 'NATS resources provisioned');
+      const gateway = await startGateway({ config: gw, nc, names, metrics: ctx.metrics, logger });
+      ctx.health.register('mqtt', () => (gateway.mqttConnected() ? true : { status: 'fail', detail: 'MQTT broker not connected' }));
+      ctx.health.register('nats', async () => {
+        if (nc.isClosed()) return { status: 'fail', detail: 'NATS connection closed' };
+        await nc.flush();
+        return true;
+      });
+      return {
+        async stop() {
+          await gateway.stop();
+          await nc.drain();
+        },
+      };
+    } catch (e) {
+      await nc.close().catch(() => undefined);
+      throw e;
+    }
+  },
+}).catch(() => {
+  // runService has already logged the failure and set the exit status.
+});
