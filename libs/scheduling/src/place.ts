@@ -183,7 +183,7 @@ export function place(
   const policy = options.policy ?? DEFAULT_POLICY;
   const now = options.now;
   const windowMs = options.wamrChannelWindowMs ?? WAMR_CHANNEL_WINDOW_MS;
-  const t = taskFacts(task, options.wamrMaxStartBytes ?? WAMR_MAX_START_BYTES);
+  const t = taskFacts(task, options.wamrMaxStartBytes ?? WAMR_MAX_START_BYTES, windowMs);
   const cursor = state.roundRobinCursor;
   const tally = new RejectionTally(t.slots);
   const picks: Record<PropletType, Best> = { k8s: new Best(), external: new Best() };

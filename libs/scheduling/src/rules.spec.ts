@@ -212,6 +212,14 @@ describe('WAMR channel rule', () => {
     }
   });
 
+  it('takes its window from the options, and says so', () => {
+    const esp = heard('esp32-a', 'd/shared', 1_000);
+    const peer = heard('esp32-b', 'd/shared', 45_000);
+    const r = place(task, [peer, esp], new CapacityLedger(), initialPolicyState(), { now: NOW, wamrChannelWindowMs: 60_000 });
+    expect(r.unschedulable?.explanation.reasons[0]?.message).toMatch(/^2 proplets are WAMR devices sharing their channel with another WAMR device heard from in the last 60 s/);
+    expect(place(task, [peer, esp], new CapacityLedger(), initialPolicyState(), { now: NOW }).placed?.propletId).toBe('esp32-a');
+  });
+
   it('two WAMR devices heard on one channel block each other, whichever comes first in the list', () => {
     const a = heard('esp32-a', 'd/shared', 1_000);
     const b = heard('esp32-b', 'd/shared', 2_000);

@@ -99,8 +99,11 @@ const HEALTH_TEXT: Record<Exclude<PropletHealth, 'healthy'>, string> = {
   deregistered: 'deregistered',
 };
 
-/** Prepares a task for the filter; throws `InvalidError` for unparsable `resourceRequirements`. */
-export function taskFacts(task: SchedulingTask, wamrMaxStartBytes = WAMR_MAX_START_BYTES): TaskFacts {
+/**
+ * Prepares a task for the filter; throws `InvalidError` for unparsable `resourceRequirements`.
+ * Limits default to 1,023 bytes and 30 s; they only change the texts and the WAMR size verdict here.
+ */
+export function taskFacts(task: SchedulingTask, wamrMaxStartBytes = WAMR_MAX_START_BYTES, wamrChannelWindowMs = WAMR_CHANNEL_WINDOW_MS): TaskFacts {
   const sel = task.propletSelector ?? {};
   const req = parseRequirements(task);
   const capabilities = [...new Set(sel.matchCapabilities ?? [])];
@@ -122,34 +125,35 @@ export function taskFacts(task: SchedulingTask, wamrMaxStartBytes = WAMR_MAX_STA
   }
   const typeText = clip([...(types ?? [])].join(' or '));
   const deviceText = clip([...(deviceTypes ?? [])].join(' or '));
+  const windowText = `${wamrChannelWindowMs / 1000} s`;
   const cpuText = formatCpu(req.cpuMillis);
   const memText = formatMemory(req.memoryBytes);
   const rejections: TaskFacts['rejections'] = {
-      pin: rejection('pin', clip(pin ?? ''), `is not the pinned proplet ${clip(pin ?? '')}`, `are not the pinned proplet ${clip(pin ?? '')}`),
-      health,
-      cordoned: rejection('cordoned', '', 'is cordoned', 'are cordoned'),
-      type: rejection('type', typeText, `is not of type ${typeText}`, `are not of type ${typeText}`),
-      deviceType: rejection('deviceType', deviceText, `is not device type ${deviceText}`, `are not device type ${deviceText}`),
-      capability: capabilities.map((c) => rejection('capability', clip(c), `lacks capability ${clip(c)}`, `lack capability ${clip(c)}`)),
-      label: labels.map(([k, v]) => {
-        const kv = clip(`${k}=${v}`);
-        return rejection('label', kv, `does not have label ${kv}`, `do not have label ${kv}`);
-      }),
-      maxTasks: rejection('maxTasks', '', 'is at its task limit', 'are at their task limit'),
-      cpu: rejection('cpu', '', `lacks room for cpu ${cpuText}`, `lack room for cpu ${cpuText}`),
-      memory: rejection('memory', '', `lacks room for memory ${memText}`, `lack room for memory ${memText}`),
-      wamrStartSize: rejection(
-        'wamrStartSize',
-        '',
-        `is a WAMR device that takes starts of at most ${wamrMaxStartBytes} bytes (${sizeText})`,
-        `are WAMR devices that take starts of at most ${wamrMaxStartBytes} bytes (${sizeText})`,
-      ),
-      wamrChannel: rejection(
-        'wamrChannel',
-        '',
-        'is a WAMR device sharing its channel with another WAMR device heard from in the last 30 s',
-        'are WAMR devices sharing their channel with another WAMR device heard from in the last 30 s',
-      ),
+    pin: rejection('pin', clip(pin ?? ''), `is not the pinned proplet ${clip(pin ?? '')}`, `are not the pinned proplet ${clip(pin ?? '')}`),
+    health,
+    cordoned: rejection('cordoned', '', 'is cordoned', 'are cordoned'),
+    type: rejection('type', typeText, `is not of type ${typeText}`, `are not of type ${typeText}`),
+    deviceType: rejection('deviceType', deviceText, `is not device type ${deviceText}`, `are not device type ${deviceText}`),
+    capability: capabilities.map((c) => rejection('capability', clip(c), `lacks capability ${clip(c)}`, `lack capability ${clip(c)}`)),
+    label: labels.map(([k, v]) => {
+      const kv = clip(`${k}=${v}`);
+      return rejection('label', kv, `does not have label ${kv}`, `do not have label ${kv}`);
+    }),
+    maxTasks: rejection('maxTasks', '', 'is at its task limit', 'are at their task limit'),
+    cpu: rejection('cpu', '', `lacks room for cpu ${cpuText}`, `lack room for cpu ${cpuText}`),
+    memory: rejection('memory', '', `lacks room for memory ${memText}`, `lack room for memory ${memText}`),
+    wamrStartSize: rejection(
+      'wamrStartSize',
+      '',
+      `is a WAMR device that takes starts of at most ${wamrMaxStartBytes} bytes (${sizeText})`,
+      `are WAMR devices that take starts of at most ${wamrMaxStartBytes} bytes (${sizeText})`,
+    ),
+    wamrChannel: rejection(
+      'wamrChannel',
+      '',
+      `is a WAMR device sharing its channel with another WAMR device heard from in the last ${windowText}`,
+      `are WAMR devices sharing their channel with another WAMR device heard from in the last ${windowText}`,
+    ),
   };
   return {
     task,
