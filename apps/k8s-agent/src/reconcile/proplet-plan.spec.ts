@@ -202,6 +202,20 @@ describe('planProplet for type external', () => {
     expect(actionsOf(actions, 'deregisterProplet')).toEqual([{ type: 'deregisterProplet', propletId: 'dev-1', reason: 'PropletIdChanged' }]);
   });
 
+  it('deletes the Deployment and deregisters the pods of a Proplet switched from type k8s to external', () => {
+    const wasK8s = aK8sProplet('node', 1).build();
+    const cr = anExternalProplet('node').status({ propletIds: ['node-proplet-a'] }).build();
+    const observed: PropletObserved = {
+      deployment: desiredDeployment(wasK8s, TEST_CONFIG),
+      pods: [aPod('node', 'a')],
+      proplets: { 'node-proplet-a': aPropletState('node-proplet-a', 'healthy') },
+    };
+    const actions = planProplet(cr, observed, ctx);
+    expect(actionsOf(actions, 'deleteDeployment')).toEqual([{ type: 'deleteDeployment', target: { namespace: 'default', name: 'node-proplet' } }]);
+    expect(actionsOf(actions, 'deregisterProplet').map((a) => a.propletId)).toEqual(['node-proplet-a']);
+    expect(actionsOf(actions, 'registerProplet')[0]?.registration.id).toBe('node');
+  });
+
   it('does not register again a device the registry knows at the same generation, but does after a spec change', () => {
     const known = { pods: [], proplets: { node: aPropletState('node', 'healthy', { type: 'external' as const }) } };
     const same = anExternalProplet('node').status({ observedGeneration: 1, propletIds: ['node'] }).build();

@@ -206,11 +206,18 @@ function planExternal(cr: PropletResource, observed: PropletObserved, ctx: PlanC
   } else if (cr.metadata.generation !== undefined && cr.metadata.generation !== cr.status?.observedGeneration) {
     actions.push({ type: 'registerProplet', registration: registrationOf(cr, id, ctx.config) });
   }
-  for (const old of cr.status?.propletIds ?? []) {
+  // Ids this CR stood for before (another propletId, or the pods of a CR that was type k8s) go now.
+  const formerIds = new Set([...(cr.status?.propletIds ?? []), ...observed.pods.map((p) => p.metadata.name)]);
+  for (const old of [...formerIds].sort()) {
     if (old !== id && live(observed.proplets[old])) {
       actions.push({ type: 'deregisterProplet', propletId: old, reason: 'PropletIdChanged' });
-      actions.push(event(ref, 'Normal', 'PropletDeregistered', `deregistered proplet ${old} (spec.external.propletId is now ${id})`));
+      actions.push(event(ref, 'Normal', 'PropletDeregistered', `deregistered proplet ${old} (the Proplet now stands for ${id})`));
     }
+  }
+  // A CR switched from type k8s keeps no Deployment.
+  if (observed.deployment && observed.deployment.metadata.ownerReferences?.some((o) => o.uid === cr.metadata.uid)) {
+    actions.push({ type: 'deleteDeployment', target: { namespace: ref.namespace, name: observed.deployment.metadata.name } });
+    actions.push(event(ref, 'Normal', 'DeploymentDeleted', `deleted Deployment ${observed.deployment.metadata.name}: spec.type is external`));
   }
   const phase: PropletPhase = live(state) ? propletPhaseOf(state.health) : 'Initializing';
   const ready: DesiredCondition =
