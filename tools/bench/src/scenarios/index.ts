@@ -1,10 +1,11 @@
 import type { Scenario } from '../harness';
 import { scenario as config } from './config';
 import { scenario as eventstore } from './eventstore';
+import { scenario as proplet } from './proplet';
 import { scenario as scheduling } from './scheduling';
 
 /**
  * Every scenario `npm run bench` knows. To add one: write `scenarios/<name>.ts` exporting
  * `scenario: Scenario` (see ../harness.ts) and list it here.
  */
-export const scenarios: readonly Scenario[] = [config, eventstore, scheduling];
+export const scenarios: readonly Scenario[] = [config, eventstore, proplet, scheduling];
