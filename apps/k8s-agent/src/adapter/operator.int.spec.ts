@@ -208,6 +208,31 @@ describe(`k8s-agent adapter against the ${process.env['KUBECONFIG'] ? 'KUBECONFI
     await eventually(() => admin.find('proplets', ns, 'gone-pool'), (p) => p === undefined);
   });
 
+  it('plans from its own last status write while the informer lags, so it repeats neither the write nor the Event', async () => {
+    // Holding watch events back needs the fake.
+    if (!target.fake) return;
+    const fake = target.fake;
+    const { ns, port, operator } = await startOperator();
+    const created = await admin.create('tasks', ns, addTask('laggy'));
+    const id = taskIdOf(created.metadata.uid);
+    await eventually(() => operator.task(ns, 'laggy')?.status?.phase, (p) => p === 'Pending');
+    fake.holdWatchEvents();
+    try {
+      port.setTask(id, { status: 'running', assignedProplet: 'p1', attempts: 1 });
+      await eventually(() => taskCr(ns, 'laggy'), (t) => t.status?.phase === 'Running');
+      await operator.queue.idle();
+      const statusWrites = () => fake.audit.filter((a) => a.resource === 'tasks/status' && a.path.endsWith('/laggy/status')).length;
+      const before = statusWrites();
+      // The cache still says Pending; a reconcile now must not write Running again or record a second event.
+      await operator.reconcile(`Task:${ns}/laggy`);
+      expect(operator.task(ns, 'laggy')?.status?.phase).toBe('Pending');
+      expect(statusWrites()).toBe(before);
+      expect((await reasons(ns, 'laggy')).filter((r) => r === 'Running')).toHaveLength(1);
+    } finally {
+      fake.releaseWatchEvents();
+    }
+  });
+
   it('re-reads and retries a finalizer write that meets 409 on a stale resourceVersion', async () => {
     const ns = await target.newNamespace();
     const created = await admin.create('tasks', ns, addTask('stale'));

@@ -110,6 +110,7 @@ export class FakeApiServer {
   private readonly watchers = new Set<Watcher>();
   private readonly failures: Array<{ method?: string; pathIncludes: string; status: number; times: number }> = [];
   private readonly authorize: Authorizer;
+  private held: WatchEvent[] | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -151,6 +152,18 @@ export class FakeApiServer {
   closeWatches(): void {
     for (const w of this.watchers) w.res.end();
     this.watchers.clear();
+  }
+
+  /** Holds watch events back (a slow watch): writes still succeed, informers do not see them until `releaseWatchEvents`. */
+  holdWatchEvents(): void {
+    this.held = [];
+  }
+
+  /** Delivers the held watch events, in order, and stops holding. */
+  releaseWatchEvents(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const ev of held) for (const w of this.watchers) if (this.watcherWants(w, ev)) writeEvent(w.res, ev.type, ev.obj);
   }
 
   /** Makes the next `times` requests whose path contains `pathIncludes` (and method, if given) fail with `status`. */
@@ -416,6 +429,10 @@ export class FakeApiServer {
     const key = this.keyOf(p.apiVersion, p.resource);
     const ev: WatchEvent = { rv: this.rv, key, type, obj: structuredClone(obj) };
     this.history.push(ev);
+    if (this.held) {
+      this.held.push(ev);
+      return;
+    }
     for (const w of this.watchers) if (this.watcherWants(w, ev)) writeEvent(w.res, ev.type, ev.obj);
   }
 
