@@ -1,18 +1,12 @@
+import { TERMINAL_TASK_STATUSES, type PropletHealth, type TaskStatus } from '@propeller/events';
 import type { PropletPhase, TaskPhase } from './crd/types';
 
 /**
- * The one place where domain names meet CRD names (ARCHITECTURE.md "Names on each layer"):
- * camelCase domain states on one side, PascalCase CRD phases on the other.
- *
- * The domain unions mirror `PropletHealth` and `TaskStatus` of libs/events (common.ts); they are
- * restated here because that module is not yet exported from `@propeller/events`. Switch to the
- * imports once it is.
+ * The one place where domain names (`PropletHealth`, `TaskStatus` of @propeller/events) meet CRD
+ * names (ARCHITECTURE.md "Names on each layer"): camelCase domain states on one side, PascalCase
+ * CRD phases on the other.
  */
-
-/** Proplet health as the health monitor judges it (domain layer). */
-export type PropletHealth = 'unknown' | 'healthy' | 'offline' | 'failed' | 'deregistered';
-/** Task status on the domain layer. */
-export type TaskStatus = 'created' | 'pending' | 'scheduled' | 'running' | 'completed' | 'failed' | 'stopped';
+export type { PropletHealth, TaskStatus };
 
 /** Every Proplet phase, in the order of the CRD enum. */
 export const PROPLET_PHASES: readonly PropletPhase[] = ['Initializing', 'Running', 'Offline', 'Failed'];
@@ -62,4 +56,4 @@ export function taskPhaseOf(status: TaskStatus): TaskPhase {
 }
 
 /** True for the statuses nothing moves a task out of. */
-export const isTerminalTaskStatus = (s: TaskStatus): boolean => s === 'completed' || s === 'failed' || s === 'stopped';
+export const isTerminalTaskStatus = (s: TaskStatus): boolean => (TERMINAL_TASK_STATUSES as readonly TaskStatus[]).includes(s);

@@ -1,3 +1,4 @@
+import type { Owner, Resources as DomainResources } from '@propeller/events';
 import type { PropletHealth, TaskStatus } from '../names';
 
 /**
@@ -32,18 +33,11 @@ export interface PropellerPort {
 /** A change the port reports; the operator maps it back to the CR that owns it. */
 export type PropellerChange = { kind: 'proplet'; id: string; owner?: OwnerRef } | { kind: 'task'; id: string; owner?: OwnerRef };
 
-/** The Kubernetes object behind a proplet or task (the libs/events `Owner` shape). */
-export interface OwnerRef {
-  namespace: string;
-  name: string;
-  uid: string;
-}
+/** The Kubernetes object behind a proplet or task (`Owner` of @propeller/events). */
+export type OwnerRef = Owner;
 
-/** Capacity or requirement in Kubernetes quantities, kept as strings. */
-export interface Resources {
-  cpu?: string;
-  memory?: string;
-}
+/** Capacity or requirement in Kubernetes quantities, kept as strings (`Resources` of @propeller/events). */
+export type Resources = DomainResources;
 
 export interface PropletRegistration {
   id: string;
@@ -100,9 +94,12 @@ export interface TaskState {
   unschedulableReason?: string;
 }
 
-/** Pod readiness as the health monitor reads it from `<p>_liveness`. */
+/**
+ * Pod readiness for the health monitor: the NATS port writes it to `<p>_liveness` as a
+ * `PropletLiveness` with `source: podReadiness` (`alive` = ready, `offline` = not ready).
+ */
 export interface Liveness {
-  status: 'alive' | 'down';
+  status: 'alive' | 'offline';
   /** ISO-8601. */
   at: string;
 }

@@ -96,7 +96,7 @@ describe('planProplet for type k8s', () => {
     expect(regs[0]).toMatchObject({ id: 'pool-proplet-b', type: 'k8s', capacity: { cpu: '2', memory: '4Gi' }, owner: { namespace: 'default', name: 'pool', uid: 'uid-pool' } });
     expect(actionsOf(actions, 'writeLiveness').map((a) => [a.propletId, a.liveness.status])).toEqual([
       ['pool-proplet-a', 'alive'],
-      ['pool-proplet-b', 'down'],
+      ['pool-proplet-b', 'offline'],
     ]);
   });
 

@@ -145,7 +145,7 @@ function planK8s(cr: PropletResource, observed: PropletObserved, ctx: PlanContex
       actions.push({ type: 'registerProplet', registration: registrationOf(cr, id, ctx.config) });
     }
     // Pod readiness is the liveness of a k8s proplet; a resync rewrites it, so it stays fresh.
-    actions.push({ type: 'writeLiveness', propletId: id, liveness: { status: podReady(pod) ? 'alive' : 'down', at: ctx.now.toISOString() } });
+    actions.push({ type: 'writeLiveness', propletId: id, liveness: { status: podReady(pod) ? 'alive' : 'offline', at: ctx.now.toISOString() } });
   }
   // A pod that ended, is being deleted or vanished is deregistered at once, so its tasks move now.
   for (const id of propletIdsToObserve(cr, observed.pods)) {
