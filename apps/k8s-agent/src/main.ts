@@ -15,7 +15,7 @@ import { DEFAULT_RECONCILE_CONFIG } from './reconcile/config';
  * rather than run against a fake.
  */
 function createPropellerPort(): PropellerPort {
-  throw new InternalError('k8s-agent: the NATS PropellerPort is not implemented yet (issue 7); the operator cannot start without it');
+  throw new InternalError('the NATS PropellerPort is not implemented yet (issue 7); the operator cannot start without it');
 }
 
 // The k8s-agent process: the Kubernetes operator for Proplet and Task custom resources.
