@@ -1,0 +1,44 @@
+import { connect } from '@nats-io/transport-node';
+import { natsNames } from '@propeller/events';
+import { createDb } from '@propeller/projections';
+import type { ReadModelTables } from '@propeller/read-models';
+import { runService } from '@propeller/service';
+import { buildApi } from './app';
+
+// The api process: REST on api.port (PORT, default 7070), with /health and /metrics on the same port.
+void runService({
+  name: 'api',
+  defaultMetricsPort: 7070,
+  // /health and /metrics are routes of the API itself (ARCHITECTURE.md "Ports and observability").
+  serveHttp: false,
+  async start(ctx) {
+    const { config, logger } = ctx;
+    const names = natsNames(config.nats.prefix);
+    const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-api' });
+    // The API only reads: a small pool is enough, and Postgres connections are shared by every service.
+    const db = createDb<ReadModelTables>({
+      url: config.database.url,
+      schema: config.database.schema,
+      poolMax: Math.min(config.database.poolMax, 3),
+      onError: (e) => logger.warn({ err: e }, 'idle Postgres connection failed'),
+    });
+    try {
+      const api = buildApi({ db, nc, names, config, logger, metrics: ctx.metrics, health: ctx.health });
+      const port = await api.listen(config.api.port);
+      logger.info({ port }, 'serving the REST API');
+      return {
+        async stop() {
+          await api.close();
+          await nc.drain();
+          await db.destroy();
+        },
+      };
+    } catch (e) {
+      await nc.close().catch(() => undefined);
+      await db.destroy().catch(() => undefined);
+      throw e;
+    }
+  },
+}).catch(() => {
+  // runService has already logged the failure and set the exit status.
+});
