@@ -1,3 +1,4 @@
+import { CoordinationV1Api } from '@kubernetes/client-node';
 import { API_VERSION, FINALIZER, type PropletResource, type TaskResource } from '../crd/types';
 import { ADAPTER_CALLS } from './api-calls';
 import { applyActions } from './apply';
@@ -301,6 +302,20 @@ describe(`k8s-agent adapter against the ${process.env['KUBECONFIG'] ? 'KUBECONFI
     await eventually(() => b.isLeader, (l) => l, 5000);
     await admin.create('tasks', ns, addTask('after-failover'));
     await eventually(() => port.tasks().length, (n) => n === 1);
+  });
+
+  it('takes over a Lease whose holder stopped renewing without releasing it', async () => {
+    const ns = await target.newNamespace();
+    const leaseNamespace = target.fake ? target.leaseNamespace : ns;
+    const coordination = target.admin.makeApiClient(CoordinationV1Api);
+    const stale = new Date(Date.now() - 60_000).toISOString().replace('Z', '000Z');
+    await coordination.createNamespacedLease({
+      namespace: leaseNamespace,
+      body: { metadata: { name: `lease-${ns}` }, spec: { holderIdentity: 'crashed-replica', leaseDurationSeconds: 1, renewTime: stale as never, leaseTransitions: 3 } },
+    });
+    await startOperator({ ns, identity: 'survivor' });
+    const lease = await coordination.readNamespacedLease({ namespace: leaseNamespace, name: `lease-${ns}` });
+    expect(lease.spec).toMatchObject({ holderIdentity: 'survivor', leaseTransitions: 4 });
   });
 
   it('serves propeller_proplets_total and propeller_tasks_total on /metrics and readiness on /readyz', async () => {
