@@ -85,7 +85,10 @@ export function desiredDeployment(cr: PropletResource, config: ReconcileConfig):
     ...selector,
   };
   const resources = podResources(cr);
-  const probe = { httpGet: { path: '/health', port: PROPLET_HTTP_PORT }, periodSeconds: 10, failureThreshold: 3 };
+  // Ready = connected and taking work (/health answers 503 otherwise); alive = the process answers at
+  // all, so a broker outage makes pods unready instead of restarting them in a loop.
+  const readinessProbe = { httpGet: { path: '/health', port: PROPLET_HTTP_PORT }, periodSeconds: 10, failureThreshold: 3 };
+  const livenessProbe = { tcpSocket: { port: PROPLET_HTTP_PORT }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 };
   const d: Deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -103,7 +106,8 @@ export function desiredDeployment(cr: PropletResource, config: ReconcileConfig):
         metadata: { labels },
         spec: {
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+          // A numeric user: the proplet image says `USER nonroot`, which runAsNonRoot cannot verify by name.
+          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
               name: 'proplet',
@@ -111,8 +115,8 @@ export function desiredDeployment(cr: PropletResource, config: ReconcileConfig):
               env: env(cr, config),
               ports: [{ name: 'http', containerPort: PROPLET_HTTP_PORT, protocol: 'TCP' }],
               ...(resources ? { resources } : {}),
-              readinessProbe: probe,
-              livenessProbe: { ...probe, initialDelaySeconds: 10 },
+              readinessProbe,
+              livenessProbe,
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
             },
           ],

@@ -40,6 +40,9 @@ describe('planProplet for type k8s', () => {
       PROPLET_OWNER_UID: 'uid-k8s-worker-pool',
     });
     expect(d?.metadata.annotations?.[SPEC_HASH_ANNOTATION]).toMatch(/^[0-9a-f]{16}$/);
+    expect(d?.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    expect(c?.readinessProbe).toMatchObject({ httpGet: { path: '/health', port: 9090 } });
+    expect(c?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
     expect(actionsOf(actions, 'emitEvent').map((e) => e.reason)).toContain('DeploymentCreated');
   });
 
