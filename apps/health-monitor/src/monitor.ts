@@ -146,7 +146,7 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
   const lease = await Lease.open(o.nc, o.names, LEASE_NAMES.healthJudge, {
     ...(o.holder === undefined ? {} : { holder: o.holder }),
     onAcquired: (token) => {
-      log?.info({ token }, 'health-judge lease acquired');
+      log?.info({ fencingToken: token }, 'health-judge lease acquired');
       push({ kind: 'tick' });
     },
     onLost: (reason) => {
