@@ -1,1 +1,2 @@
 export * from './proplets';
+export * from './tasks';

@@ -1,0 +1,60 @@
+import { connect } from '@nats-io/transport-node';
+import { natsNames } from '@propeller/events';
+import { provision } from '@propeller/eventstore';
+import { createDb } from '@propeller/projections';
+import type { TasksTables } from '@propeller/read-models';
+import { runService } from '@propeller/service';
+import { startScheduler } from './service';
+
+// The scheduler process: single writer of the Task aggregate and of the `tasks` read model; the
+// placement loop runs in the replica holding the `scheduler` lease.
+void runService({
+  name: 'scheduler',
+  defaultMetricsPort: 9102,
+  async start(ctx) {
+    const { config, logger } = ctx;
+    const names = natsNames(config.nats.prefix);
+    const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-scheduler' });
+    const db = createDb<TasksTables>({ url: config.database.url, schema: config.database.schema, poolMax: config.database.poolMax });
+    try {
+      const report = await provision(nc, names, {
+        replicas: config.nats.replicas,
+        duplicateWindowMs: config.nats.duplicateWindow,
+        maxBytes: config.nats.streamMaxBytes,
+        dlqMaxBytes: config.nats.dlqMaxBytes,
+        leaseTtlMs: config.nats.leaseTtl,
+        metricsMaxAgeMs: config.nats.metricsMaxAge,
+      });
+      logger.info(report, 'NATS resources provisioned');
+      const scheduler = await startScheduler({
+        nc,
+        names,
+        db,
+        registry: ctx.metrics.registry,
+        logger,
+        policy: config.scheduler.type,
+        computeKeywords: config.scheduler.computeKeywords,
+        edgeKeywords: config.scheduler.edgeKeywords,
+        loadBalancingRatio: config.scheduler.loadBalancingRatio,
+        autoEvacuateTasks: config.healthMonitor.autoEvacuateTasks,
+        moduleMaxBytes: config.moduleMaxBytes,
+      });
+      ctx.health.register('nats', scheduler.checks.nats);
+      ctx.health.register('postgres', scheduler.checks.postgres);
+      ctx.health.register('projections', scheduler.checks.projections);
+      return {
+        async stop() {
+          await scheduler.stop();
+          await nc.drain();
+          await db.destroy();
+        },
+      };
+    } catch (e) {
+      await nc.close().catch(() => undefined);
+      await db.destroy().catch(() => undefined);
+      throw e;
+    }
+  },
+}).catch(() => {
+  // runService has already logged the failure and set the exit status.
+});

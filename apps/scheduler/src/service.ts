@@ -1,0 +1,149 @@
+import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { sql, type Kysely } from 'kysely';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { NatsNames } from '@propeller/events';
+import { EventStore, type CommandContext } from '@propeller/eventstore';
+import { migrate, ProjectionRunner, type RunnerLogger } from '@propeller/projections';
+import { tasksMigrations, type TasksTables } from '@propeller/read-models';
+import type { PolicyName } from '@propeller/scheduling';
+import { serveTaskCommands } from './commands/serve';
+import { PlacementLoop } from './placement/loop';
+import { tasksProjection } from './read-model/projection';
+
+/** Name of the counter of answered task commands, by command and outcome (`ok` or an error code). */
+export const COMMANDS_METRIC = 'propeller_scheduler_commands_total';
+/** Name of the histogram of task durations (start request to end), by final status. */
+export const TASK_DURATION_METRIC = 'propeller_task_duration_seconds';
+
+/** What the scheduler needs; the NATS resources of `names` must be provisioned already. */
+export interface StartSchedulerOptions {
+  nc: NatsConnection;
+  names: NatsNames;
+  /** The read-model database (a `createDb` pool, so `waitForSequence` can LISTEN). */
+  db: Kysely<TasksTables>;
+  /** Prometheus registry for the command counter, the duration histogram and the projection gauges. */
+  registry: Registry;
+  logger?: RunnerLogger;
+  /** `SCHEDULER_TYPE` (default `hybrid`). */
+  policy?: PolicyName;
+  computeKeywords?: readonly string[];
+  edgeKeywords?: readonly string[];
+  loadBalancingRatio?: number;
+  /** `healthMonitor.autoEvacuateTasks` (default true). */
+  autoEvacuateTasks?: boolean;
+  /** `MODULE_MAX_BYTES` (default 16 MiB). */
+  moduleMaxBytes?: number;
+  /** Lease holder name shown to operators (default `<hostname>/<pid>`). */
+  holder?: string;
+  /** How often a standby projection checks its lease (default 1000 ms). */
+  standbyPollMs?: number;
+  /** Backoff after a transient projection failure (default 1000 ms). */
+  retryMs?: number;
+}
+
+/** A started scheduler: its placement loop, projection runner, health checks and a graceful stop. */
+export interface RunningScheduler {
+  readonly loop: PlacementLoop;
+  readonly runner: ProjectionRunner;
+  readonly checks: {
+    nats(): Promise<boolean | { status: 'fail'; detail: string }>;
+    postgres(): Promise<boolean>;
+    projections(): { status: 'pass' } | { status: 'degraded'; detail: string };
+  };
+  /** Stops taking commands (answering those in flight), releases the placement lease and stops the projection. */
+  stop(): Promise<void>;
+}
+
+const metric = <M>(registry: Registry, name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make();
+
+/**
+ * Starts the scheduler in this process: migrates the `tasks` read model, serves every `task.*`
+ * command, runs the placement loop (active in the replica holding the `scheduler` lease) and the
+ * `tasks` projection (active in the replica holding `projection.tasks`). It does not own `nc` or
+ * `db`: the caller closes them after `stop()`.
+ */
+export async function startScheduler(o: StartSchedulerOptions): Promise<RunningScheduler> {
+  await migrate(o.db, { migrations: tasksMigrations });
+  const leases = await new Kvm(o.nc).open(o.names.kv.leases);
+  const modules = await new Objm(o.nc).open(o.names.modules);
+  const store = new EventStore(o.nc, o.names);
+  const answered = metric(
+    o.registry,
+    COMMANDS_METRIC,
+    () => new Counter({ name: COMMANDS_METRIC, help: 'Task commands answered, by command and outcome', labelNames: ['command', 'outcome'], registers: [o.registry] }),
+  );
+  const duration = metric(
+    o.registry,
+    TASK_DURATION_METRIC,
+    () =>
+      new Histogram({
+        name: TASK_DURATION_METRIC,
+        help: 'Seconds from a task start request to its end, by final status',
+        labelNames: ['status'],
+        buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+        registers: [o.registry],
+      }),
+  );
+  const onInternalError = (error: unknown, ctx: CommandContext): void => o.logger?.error({ err: error, subject: ctx.subject }, 'command failed unexpectedly');
+  const commands = serveTaskCommands({
+    nc: o.nc,
+    names: o.names,
+    store,
+    leases,
+    modules,
+    ...(o.moduleMaxBytes === undefined ? {} : { moduleMaxBytes: o.moduleMaxBytes }),
+    onAnswered: (command, outcome) => answered.inc({ command, outcome }),
+    onInternalError,
+  });
+  const loop = new PlacementLoop({
+    nc: o.nc,
+    names: o.names,
+    ...(o.policy ? { policy: o.policy } : {}),
+    ...(o.computeKeywords ? { computeKeywords: o.computeKeywords } : {}),
+    ...(o.edgeKeywords ? { edgeKeywords: o.edgeKeywords } : {}),
+    ...(o.loadBalancingRatio === undefined ? {} : { loadBalancingRatio: o.loadBalancingRatio }),
+    ...(o.autoEvacuateTasks === undefined ? {} : { autoEvacuateTasks: o.autoEvacuateTasks }),
+    ...(o.holder ? { holder: o.holder } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+    onFinished: (status, seconds) => duration.observe({ status }, seconds),
+  });
+  await loop.start();
+  const runner = new ProjectionRunner({
+    nc: o.nc,
+    names: o.names,
+    db: o.db,
+    projections: [tasksProjection],
+    registry: o.registry,
+    ...(o.logger ? { logger: o.logger } : {}),
+    ...(o.standbyPollMs === undefined ? {} : { standbyPollMs: o.standbyPollMs }),
+    ...(o.retryMs === undefined ? {} : { retryMs: o.retryMs }),
+  });
+  runner.start();
+  return {
+    loop,
+    runner,
+    checks: {
+      async nats() {
+        if (o.nc.isClosed()) return { status: 'fail', detail: 'connection closed' };
+        await o.nc.rtt();
+        return true;
+      },
+      async postgres() {
+        await sql`select 1`.execute(o.db);
+        return true;
+      },
+      projections() {
+        const h = runner.health();
+        return h.status === 'ok' ? { status: 'pass' } : { status: 'degraded', detail: h.reason ?? 'stalled' };
+      },
+    },
+    async stop() {
+      // Commands first: nothing new is appended while the loop and the projection wind down.
+      await commands.stop();
+      await loop.stop();
+      await runner.stop();
+    },
+  };
+}

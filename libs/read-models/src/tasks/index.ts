@@ -1,0 +1,18 @@
+export type { TaskEventsTable, TasksTable, TasksTables } from './table';
+export { tasksMigrations } from './migrations';
+export {
+  TASKS_DEFAULT_LIMIT,
+  TASKS_MAX_LIMIT,
+  UNFINISHED_TASK_STATUSES,
+  countUnfinishedTasksOnProplet,
+  getTask,
+  getTaskEvents,
+  getTaskOrThrow,
+  listTasks,
+  toTaskView,
+  type ListTasksQuery,
+  type TaskPage,
+  type TaskTimelineEntry,
+  type TaskView,
+} from './queries';
+export { appendTaskEvent, deleteAllTasks, deleteTask, loadTaskState, upsertTask, type TaskEventRowInput, type TaskRowInput } from './writes';
