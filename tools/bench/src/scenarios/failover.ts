@@ -28,7 +28,10 @@ function flag(args: string[], name: string, fallback: number): number {
 
 function durationFlag(args: string[], name: string, fallback: string): number {
   const i = args.indexOf(`--${name}`);
-  return parseDuration(i >= 0 ? String(args[i + 1]) : fallback);
+  const raw = i >= 0 ? String(args[i + 1]) : fallback;
+  const ms = parseDuration(raw);
+  if (ms === undefined || ms <= 0) throw new Error(`--${name} expects a duration such as 500ms or 2s, got ${raw}`);
+  return ms;
 }
 
 /** One simulated proplet: a real MQTT client with its last-will, beating on a timer. */
