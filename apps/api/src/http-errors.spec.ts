@@ -34,6 +34,15 @@ describe('toErrorAnswer', () => {
   });
 });
 
+describe('toErrorAnswer for dependencies that are away', () => {
+  it('answers 503 when Postgres refuses connections and when the read model is not created yet', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const missing = Object.assign(new Error('relation "proplets" does not exist'), { code: '42P01' });
+    expect(toErrorAnswer(refused)).toMatchObject({ status: 503, body: { error: { code: 'Internal', details: { reason: 'postgresUnavailable' } } } });
+    expect(toErrorAnswer(missing)).toMatchObject({ status: 503, body: { error: { code: 'Internal', details: { reason: 'readModelMissing' } } } });
+  });
+});
+
 describe('parseRequest', () => {
   const schema = z.strictObject({ reason: z.string().min(1, 'must be a non-empty string').optional() });
 

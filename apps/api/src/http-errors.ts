@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { InvalidError, formatValue, isPropellerError, toWireError, type ErrorCode, type FieldIssue, type WireError } from '@propeller/events';
+import { isTransientDbError } from '@propeller/projections';
 
 /** HTTP status of each typed error code (ARCHITECTURE.md: the API maps command and query errors). */
 export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
@@ -38,7 +39,8 @@ const isFrameworkClientError = (e: unknown): e is FrameworkError & { statusCode:
  * Maps anything thrown while answering a request to its status and body. Typed errors keep their code
  * (`Invalid` 400, `NotFound` 404, `Conflict` 409, `Unschedulable` 422, `NotLeader` 503, `Internal` 500);
  * Fastify's request errors (malformed JSON, a body over the limit → 413, unsupported media type → 415)
- * become `Invalid` with the field `body`; anything else is `Internal` with a generic message.
+ * become `Invalid` with the field `body`; Postgres away or a read model not created yet is `Internal` 503
+ * (retry later); anything else is `Internal` 500 with a generic message (the cause is logged, not sent).
  */
 export function toErrorAnswer(e: unknown): ErrorAnswer {
   if (isPropellerError(e)) {
@@ -61,8 +63,18 @@ export function toErrorAnswer(e: unknown): ErrorAnswer {
       body: { error: { code: 'Invalid', message: `body: ${rule}`, details: { issues: [issue], reason: e.code } } },
     };
   }
+  // A dependency that is away is worth a retry, unlike a bug: 503 tells clients (and load balancers) so.
+  if (isTransientDbError(e)) {
+    return { status: 503, body: { error: { code: 'Internal', message: 'the read-model database is unavailable', details: { reason: 'postgresUnavailable' } } } };
+  }
+  if ((e as { code?: unknown } | null)?.code === UNDEFINED_TABLE) {
+    return { status: 503, body: { error: { code: 'Internal', message: 'the read model does not exist yet (the registry creates it on start)', details: { reason: 'readModelMissing' } } } };
+  }
   return { status: 500, body: { error: { code: 'Internal', message: 'internal error', details: {} } } };
 }
+
+// Postgres SQLSTATE 42P01: the table is not there (the registry has not migrated this schema yet).
+const UNDEFINED_TABLE = '42P01';
 
 /**
  * Turns zod issues of a request part (`query`, `body`, `params`) into field issues naming the field,
