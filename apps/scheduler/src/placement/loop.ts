@@ -78,6 +78,8 @@ export interface PlacementLoopStats {
   reserved: number;
   timers: number;
   inFlight: number;
+  /** Commands being sent (or waiting for a slot) right now. */
+  sending: number;
 }
 
 const noopLogger: LoopLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -171,7 +173,7 @@ export class PlacementLoop {
   }
 
   stats(): PlacementLoopStats {
-    return { active: this.isActive(), seq: this.seq, queued: this.queue.size, reserved: this.ledger.size, timers: this.timers.size, inFlight: this.inFlight.size };
+    return { active: this.isActive(), seq: this.seq, queued: this.queue.size, reserved: this.ledger.size, timers: this.timers.size, inFlight: this.inFlight.size, sending: this.sending + this.sendQueue.length };
   }
 
   // ---- folding (every replica) ----

@@ -9,6 +9,7 @@ import {
   type NatsNames,
   type PropletEvent,
   type PropletRegisteredData,
+  type SiteEvent,
   type StoredEnvelope,
 } from '@propeller/events';
 import { EventStore, provision, sendCommand, type CommandOk } from '@propeller/eventstore';
@@ -41,10 +42,17 @@ export interface SchedulerWorld {
    * exactly what the registry would write, so the scheduler learns about proplets from events.
    */
   proplet: {
-    register(id: string, fields?: Partial<PropletRegisteredData>): Promise<void>;
-    health(id: string, to: 'healthy' | 'offline' | 'failed', from?: string): Promise<void>;
-    deregister(id: string): Promise<void>;
+    register(id: string, fields?: Partial<PropletRegisteredData>): Promise<number>;
+    health(id: string, to: 'healthy' | 'offline' | 'failed'): Promise<number>;
+    deregister(id: string): Promise<number>;
   };
+  /** Appends the registry's site breaker events directly (see `proplet`); each returns the stream sequence. */
+  site: {
+    pause(site: string): Promise<number>;
+    resume(site: string): Promise<number>;
+  };
+  /** Resolves once the placement loop has folded the log up to `seq` and has no command in flight. */
+  loopAt(seq: number): Promise<void>;
   /** The read model row of a task, once `until` holds for it (polls the table; fails after `timeoutMs`). */
   taskWhen(id: string, until: (t: TaskView) => boolean, what: string, timeoutMs?: number): Promise<TaskView>;
   /** Every event of one task, in order. */
@@ -70,11 +78,12 @@ export async function openWorld(opts: Partial<StartSchedulerOptions> = {}): Prom
       data,
     });
   };
-  const append = async (id: string, event: PropletEvent): Promise<void> => {
-    const { lastSequence } = await store.load('proplet', id);
-    const envelope = makeEnvelope({ event, aggregate: 'proplet', aggregateId: id, meta: { correlationId: randomUUID() }, id: randomUUID(), occurredAt: new Date().toISOString() });
-    await store.append('proplet', id, [envelope], lastSequence);
+  const appendTo = async (aggregate: 'proplet' | 'site', id: string, event: PropletEvent | SiteEvent): Promise<number> => {
+    const { lastSequence } = await store.load(aggregate, id);
+    const envelope = makeEnvelope({ event, aggregate, aggregateId: id, meta: { correlationId: randomUUID() }, id: randomUUID(), occurredAt: new Date().toISOString() });
+    return (await store.append(aggregate, id, [envelope], lastSequence)).lastSequence;
   };
+  const append = (id: string, event: PropletEvent): Promise<number> => appendTo('proplet', id, event);
   const healthOf = new Map<string, string>();
   return {
     nc,
@@ -92,7 +101,7 @@ export async function openWorld(opts: Partial<StartSchedulerOptions> = {}): Prom
     },
     proplet: {
       async register(id, fields = {}) {
-        await append(id, {
+        const seq = await append(id, {
           type: 'PropletRegistered',
           data: {
             type: 'k8s',
@@ -108,19 +117,32 @@ export async function openWorld(opts: Partial<StartSchedulerOptions> = {}): Prom
           },
         });
         healthOf.set(id, 'unknown');
+        return seq;
       },
       async health(id, to) {
         const from = (healthOf.get(id) ?? 'unknown') as 'unknown';
-        await append(id, {
+        const seq = await append(id, {
           type: 'PropletHealthChanged',
           data: { from, to, reason: `test says ${to}`, evidence: { source: 'heartbeat' }, fencingToken: 1, changedAt: new Date().toISOString() },
         } as PropletEvent);
         healthOf.set(id, to);
+        return seq;
       },
-      async deregister(id) {
-        await append(id, { type: 'PropletDeregistered', data: { reason: 'test', deregisteredAt: new Date().toISOString() } });
-      },
+      deregister: (id) => append(id, { type: 'PropletDeregistered', data: { reason: 'test', deregisteredAt: new Date().toISOString() } }),
     },
+    site: {
+      pause: (site) =>
+        appendTo('site', site, {
+          type: 'SiteEvacuationPaused',
+          data: { site, share: 0.6, threshold: 0.55, offline: 1, failed: 2, total: 5, fencingToken: 1, pausedAt: new Date().toISOString() },
+        }),
+      resume: (site) => appendTo('site', site, { type: 'SiteEvacuationResumed', data: { site, by: 'operator', resumedAt: new Date().toISOString() } }),
+    },
+    loopAt: (seq) =>
+      waitFor(() => {
+        const s = scheduler.loop.stats();
+        return s.seq >= seq && s.sending === 0;
+      }, `the placement loop to fold sequence ${seq} and send what it decided`),
     async taskWhen(id, until, what, timeoutMs = 10_000) {
       let last: TaskView | undefined;
       await waitFor(
