@@ -1,0 +1,228 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { KvWatchInclude, Kvm } from '@nats-io/kv';
+import { decodeKvToken, natsNames, PROPLET_LIVENESS_FILTER } from '@propeller/events';
+import { isStreamNotFound, provision, serveCommands } from '@propeller/eventstore';
+import { cleanup, connectTest } from '@propeller/eventstore/testing';
+import type { BenchContext, Scenario } from '../harness';
+import { cpuSeconds, percentiles, rssMb } from '../stats';
+
+const ROOT = resolve(__dirname, '../../../..');
+const GATEWAY_MAIN = resolve(ROOT, 'apps/mqtt-gateway/src/main.ts');
+const SIM = resolve(__dirname, '../sim/devices.ts');
+const BROKER = process.env['MQTT_BROKER'] ?? 'mqtt://127.0.0.1:1883';
+const NATS_URL = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
+/** Devices by default: finishes in about two minutes on the shared 2-core machine. */
+const DEFAULT_DEVICES = 2_000;
+/** Connections per simulator process. */
+const PER_PROCESS = 2_500;
+const BEAT_MS = 10_000;
+
+interface Proc {
+  child: ChildProcess;
+  lines: (fn: (line: string) => void) => void;
+  exited: Promise<number | null>;
+}
+
+/** `node --import tsx <file>`: one process, so its pid is the service's own (CPU, RSS) and a signal reaches it. */
+function spawnTs(file: string, env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const listeners: Array<(line: string) => void> = [];
+  let rest = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const text = rest + chunk.toString('utf8');
+    const parts = text.split('\n');
+    rest = parts.pop() ?? '';
+    for (const line of parts) for (const l of listeners) l(line);
+  });
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4_000)));
+  const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+  void exited.then((code) => {
+    if (code !== 0 && code !== null && err) process.stderr.write(`${file} exited ${code}: ${err}\n`);
+  });
+  return { child, lines: (fn) => void listeners.push(fn), exited };
+}
+
+function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  return new Promise((res) => {
+    const t = setInterval(() => {
+      if (cond() || Date.now() > deadline) {
+        clearInterval(t);
+        res(cond());
+      }
+    }, 100);
+  });
+}
+
+const intArg = (ctx: BenchContext, i: number, name: string, dflt: number): number => {
+  const raw = ctx.args[i];
+  const v = raw === undefined ? dflt : Number(raw);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
+  return v;
+};
+
+export const scenario: Scenario = {
+  name: 'heartbeats',
+  description: `N simulated devices (own MQTT connections, ${PER_PROCESS} per simulator process) register and beat every 10 s against a real gateway process; args: [devices=${DEFAULT_DEVICES}] [seconds measured=40]`,
+  async run(ctx) {
+    const devices = intArg(ctx, 0, 'devices', DEFAULT_DEVICES);
+    const seconds = intArg(ctx, 1, 'seconds', 40);
+    const names = natsNames(`bench${randomBytes(4).toString('hex')}`);
+    const domainId = `bench${randomBytes(4).toString('hex')}`;
+    const nc = await connectTest('bench-heartbeats');
+    await provision(nc, names);
+    // Stand-in for the registry (which projects `proplets` for the API): answers proplet.register so the
+    // gateway's registrations succeed. The API read path is measured with the registry and API, not here.
+    const registered = new Set<string>();
+    const registry = serveCommands(nc, names, 'proplet', {
+      register: async (req) => {
+        const id = String((req as { data?: { propletId?: unknown } }).data?.propletId);
+        registered.add(id);
+        return { aggregateId: id, sequences: [], lastSequence: 0 };
+      },
+    });
+    const procs: Proc[] = [];
+    let gateway: Proc | undefined;
+    try {
+      gateway = spawnTs(GATEWAY_MAIN, {
+        NATS_URL,
+        PROPELLER_NATS_PREFIX: names.prefix,
+        MQTT_BROKER: BROKER,
+        PROPELLER_DOMAIN_ID: domainId,
+        GATEWAY_REPLICA: 'bench',
+        PROPELLER_MQTT_CLIENT_ID: `bench-gw-${domainId}`,
+        METRICS_PORT: '0',
+        LOG_LEVEL: 'info',
+      });
+      let started = false;
+      gateway.lines((l) => {
+        if (l.includes('"msg":"started"')) started = true;
+      });
+      if (!(await until(() => started, 30_000))) throw new Error('the gateway did not start within 30 s');
+      const gatewayPid = gateway.child.pid as number;
+      const cpuAtStart = cpuSeconds(gatewayPid);
+
+      // Visible = written to the liveness KV, seen by a watcher on the same NATS.
+      const kv = await new Kvm(nc).open(names.kv.liveness);
+      // Per device: when the simulator handed each beat to its socket, and when each write became visible.
+      // Matched after the window (the simulator's lines arrive up to 100 ms late): a visible write belongs to the
+      // latest beat sent before it.
+      const sends: number[][] = Array.from({ length: devices }, () => []);
+      const visibles: number[][] = Array.from({ length: devices }, () => []);
+      let measuring = false;
+      let absorbed = 0;
+      const watch = await kv.watch({ key: PROPLET_LIVENESS_FILTER, include: KvWatchInclude.UpdatesOnly });
+      void (async () => {
+        for await (const e of watch) {
+          const seen = Date.now();
+          const index = Number(decodeKvToken(e.key.slice('proplet.'.length)).slice('sim-'.length));
+          if (!measuring || !(index >= 0 && index < devices)) continue;
+          absorbed += 1;
+          visibles[index]?.push(seen);
+        }
+      })();
+
+      const processes = Math.ceil(devices / PER_PROCESS);
+      const connected = new Array<number>(processes).fill(0);
+      const failed = new Array<number>(processes).fill(0);
+      const done = new Array<boolean>(processes).fill(false);
+      const errors: string[] = [];
+      ctx.log(`connecting ${devices} devices from ${processes} simulator process(es)...`);
+      for (let p = 0; p < processes; p++) {
+        const count = Math.min(PER_PROCESS, devices - p * PER_PROCESS);
+        const sim = spawnTs(SIM, { SIM_BROKER: BROKER, SIM_DOMAIN: domainId, SIM_PREFIX: 'sim', SIM_COUNT: String(count), SIM_OFFSET: String(p * PER_PROCESS), SIM_BEAT_MS: String(BEAT_MS) });
+        procs.push(sim);
+        sim.lines((l) => {
+          if (l.startsWith('b ')) {
+            const [, i, at] = l.split(' ');
+            sends[Number(i)]?.push(Number(at));
+          } else if (l.startsWith('c ')) {
+            const [, c, f] = l.split(' ');
+            connected[p] = Number(c);
+            failed[p] = Number(f);
+          } else if (l === 'done') {
+            done[p] = true;
+          } else if (l.startsWith('e ') && errors.length < 5) {
+            errors.push(l.slice(2));
+          }
+        });
+      }
+      const rampStart = Date.now();
+      await until(() => done.every(Boolean), 120_000);
+      const total = (a: number[]) => a.reduce((x, y) => x + y, 0);
+      const rampSeconds = (Date.now() - rampStart) / 1000;
+      ctx.log(`${total(connected)} connected, ${total(failed)} failed in ${rampSeconds.toFixed(1)} s${errors.length ? `; errors: ${errors.join(' | ')}` : ''}`);
+      await until(() => registered.size >= total(connected), 30_000);
+      ctx.log(`${registered.size} registered; measuring ${seconds} s of heartbeats...`);
+
+      const cpuBefore = cpuSeconds(gatewayPid);
+      measuring = true;
+      const t0 = Date.now();
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      measuring = false;
+      const windowS = (Date.now() - t0) / 1000;
+      const cpuWindow = cpuSeconds(gatewayPid) - cpuBefore;
+      const rss = rssMb(gatewayPid);
+      // Let the simulators' last lines arrive before matching.
+      await new Promise((r) => setTimeout(r, 500));
+      watch.stop();
+      const lags: number[] = [];
+      for (let d = 0; d < devices; d++) {
+        const sent = (sends[d] ?? []).sort((a, b) => a - b);
+        let k = 0;
+        for (const v of visibles[d] ?? []) {
+          while (k + 1 < sent.length && (sent[k + 1] as number) <= v) k++;
+          const s0 = sent[k];
+          if (s0 !== undefined && s0 <= v) lags.push(v - s0);
+        }
+      }
+
+      const { p50, p99 } = percentiles(lags, [50, 99]);
+      const max = lags.length ? Math.max(...lags) : NaN;
+      const perSecond = Math.round((absorbed / windowS) * 10) / 10;
+      const figures = {
+        devices: total(connected),
+        devices_requested: devices,
+        devices_failed: total(failed),
+        simulator_processes: processes,
+        ramp_seconds: Math.round(rampSeconds * 10) / 10,
+        registered: registered.size,
+        heartbeats_per_second: perSecond,
+        expected_heartbeats_per_second: Math.round((total(connected) / (BEAT_MS / 1000)) * 10) / 10,
+        lag_ms: { p50, p99, max, samples: lags.length },
+        visible: 'written to the liveness KV (the API read path comes with the registry and API)',
+        gateway_cpu_seconds: { during_window: Math.round(cpuWindow * 100) / 100, since_start: Math.round((cpuSeconds(gatewayPid) - cpuAtStart) * 100) / 100 },
+        gateway_cpu_share_of_one_core: Math.round((cpuWindow / windowS) * 1000) / 1000,
+        gateway_rss_mb: rss,
+        window_seconds: Math.round(windowS * 10) / 10,
+      };
+      ctx.table('heartbeats', [
+        { figure: 'devices connected', value: `${figures.devices} of ${devices} (${figures.devices_failed} failed)` },
+        { figure: 'heartbeats/s absorbed', value: `${perSecond} (expected ${figures.expected_heartbeats_per_second})` },
+        { figure: 'heartbeat → visible lag p50 / p99 / max (ms)', value: `${p50} / ${p99} / ${max}` },
+        { figure: 'visible', value: 'written to the liveness KV; the API read path comes with the registry/API' },
+        { figure: 'gateway CPU s (window / since start)', value: `${figures.gateway_cpu_seconds.during_window} / ${figures.gateway_cpu_seconds.since_start}` },
+        { figure: 'gateway RSS (MiB)', value: rss },
+      ]);
+      return figures;
+    } finally {
+      for (const p of procs) p.child.kill('SIGTERM');
+      await Promise.all(procs.map((p) => p.exited));
+      if (gateway) {
+        gateway.child.kill('SIGTERM');
+        await gateway.exited;
+      }
+      await registry.stop();
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(names.inboxStream).catch((e: unknown) => {
+        if (!isStreamNotFound(e)) throw e;
+      });
+      await cleanup(nc, names);
+      await nc.close();
+    }
+  },
+};
