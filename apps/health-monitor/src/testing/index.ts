@@ -53,7 +53,7 @@ export interface HealthWorld {
   /** Every event appended since the world opened (seq 0: seen live, not read from the stream). */
   seen(): StoredEventEnvelope[];
   /** Every stored event of one aggregate instance. */
-  events(aggregate: 'proplet' | 'site', id: string): Promise<StoredEventEnvelope[]>;
+  events(aggregate: 'proplet' | 'site' | 'task', id: string): Promise<StoredEventEnvelope[]>;
   /** The `to` of every `PropletHealthChanged` of a proplet, in order. */
   healthPath(propletId: string): Promise<PropletHealth[]>;
   /** Waits until the proplet's last recorded health is `to`; resolves with that event. */
