@@ -20,6 +20,11 @@ export const PROPLETS_PROJECTION = 'proplets';
 /** Default request body limit: 1 MiB (proplet writes use a smaller one; task uploads will set their own). */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
+// W3C trace context, version 00 shape; anything else is ignored rather than refused.
+const TRACEPARENT_RE = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
+// A client's correlation id is kept when it is printable and short; otherwise the API makes one.
+const CORRELATION_RE = /^[\x21-\x7e]{1,128}$/;
+
 /** The configuration the API reads (a subset of `PropellerConfig`). */
 export interface ApiConfig {
   api: {
@@ -69,8 +74,12 @@ export interface ApiContext {
   readonly hooks: Required<ApiHooks>;
   readonly now: () => Date;
   readonly routes: RouteTable;
-  /** Sends a command with fresh metadata; throws the typed error it answers with. */
-  send<N extends CommandName>(name: N, data: CommandDataInput<N>): Promise<CommandOk>;
+  /**
+   * Sends a command; throws the typed error it answers with. The request's `traceparent` and
+   * `x-correlation-id` headers (when well-formed) travel in the command's meta, so a trace or a
+   * correlation id started by a client reaches the events; otherwise the correlation id is fresh.
+   */
+  send<N extends CommandName>(name: N, data: CommandDataInput<N>, request?: { headers: Record<string, string | string[] | undefined> }): Promise<CommandOk>;
   /**
    * Read-your-writes: true once `projection` shows the command's effect (at once when it changed
    * nothing), false after the configured timeout (the route then answers 202 with `Location`).
@@ -158,9 +167,20 @@ export function buildApi(o: BuildApiOptions): Api {
     hooks: { assertNoUnfinishedTasks: o.hooks?.assertNoUnfinishedTasks ?? (async () => undefined) },
     now,
     routes,
-    send(name, data) {
+    send(name, data, request) {
       const [aggregate, command] = name.split('.') as [string, string];
-      return sendCommand(o.nc, o.names, aggregate, command, { meta: { correlationId: randomUUID(), issuedAt: now().toISOString() }, data });
+      const header = (key: string): string | undefined => {
+        const v = request?.headers[key];
+        return typeof v === 'string' ? v.trim() : undefined;
+      };
+      const traceparent = header('traceparent');
+      const correlationId = header('x-correlation-id');
+      const meta = {
+        correlationId: correlationId !== undefined && CORRELATION_RE.test(correlationId) ? correlationId : randomUUID(),
+        issuedAt: now().toISOString(),
+        ...(traceparent !== undefined && TRACEPARENT_RE.test(traceparent) ? { traceparent } : {}),
+      };
+      return sendCommand(o.nc, o.names, aggregate, command, { meta, data });
     },
     async settled(projection, reply) {
       // A command that changed nothing appended nothing: there is nothing to wait for.

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { LEASE_NAMES, type CommandDataInput } from '@propeller/events';
 import { EventStore, Lease, sendCommand } from '@propeller/eventstore';
-import { testEnvelope, waitFor } from '@propeller/eventstore/testing';
+import { testEnvelope, testNames, waitFor } from '@propeller/eventstore/testing';
 import type { ReadModelTables } from '@propeller/read-models';
 import { createDb } from '@propeller/projections';
 import { buildApi } from './app';
@@ -229,6 +230,36 @@ describe('REST proplets API', () => {
     });
   });
 
+  describe('ids, headers and content types', () => {
+    it('reads and writes a proplet whose id holds spaces, slashes and dots (percent-encoded in the path)', async () => {
+      const id = 'room 1/esp.32%';
+      await w.register(esp(id, { channel: { domainId: 'propeller', channelId: 'room-1', layout: 'messages', perPropletTopics: true } }));
+      const path = `/proplets/${encodeURIComponent(id)}`;
+      expect((await w.http('GET', path)).body).toMatchObject({ id });
+      const patched = await w.http('PATCH', path, { labels: { zone: 'west' } });
+      expect(patched.status).toBe(200);
+      expect(patched.body).toMatchObject({ id, labels: { zone: 'west' } });
+    });
+
+    it('carries the client traceparent and x-correlation-id into the event it causes', async () => {
+      await w.register(esp('trace-1'));
+      const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      const res = await w.http('POST', '/proplets/trace-1/cordon', { reason: 'traced' }, { traceparent, 'x-correlation-id': 'cli-42' });
+      expect(res.status).toBe(200);
+      const stored = await (await jetstreamManager(w.nc)).streams.getMessage(w.names.stream, { seq: res.body.seq });
+      expect(stored).not.toBeNull();
+      expect(JSON.parse(new TextDecoder().decode(stored?.data))).toMatchObject({ type: 'PropletCordoned', aggregateId: 'trace-1', traceparent, correlationId: 'cli-42' });
+    });
+
+    it('answers 415 for a body type it does not parse and 400 for a text body', async () => {
+      const res = await fetch(`${w.base}/proplets/list-a`, { method: 'PATCH', headers: { 'content-type': 'application/xml' }, body: '<labels/>' });
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('Invalid');
+      const text = await fetch(`${w.base}/proplets/list-a`, { method: 'PATCH', headers: { 'content-type': 'text/plain' }, body: 'labels=a' });
+      expect(text.status).toBe(400);
+    });
+  });
+
   describe('GET /proplets/{id}/metrics', () => {
     it('answers the latest metrics in the metrics KV, 404 when there are none', async () => {
       expect((await w.http('GET', '/proplets/list-a/metrics')).status).toBe(404);
@@ -339,6 +370,21 @@ describe('REST proplets API', () => {
       } finally {
         await api.close();
         await deadDb.destroy();
+      }
+    });
+
+    it('answers 500 Internal naming the command when no registry answers', async () => {
+      // An API on a prefix no registry serves: the command has no responder.
+      const lonely = buildApi({ db: w.db, nc: w.nc, names: testNames(), config: { api: { readYourWritesTimeout: 100 } }, logger: testLogger() });
+      try {
+        const port = await lonely.listen(0, '127.0.0.1');
+        const res = await fetch(`http://127.0.0.1:${port}/proplets/list-a/uncordon`, { method: 'POST' });
+        expect(res.status).toBe(500);
+        expect(await res.json()).toEqual({
+          error: { code: 'Internal', message: expect.stringMatching(/commands\.proplet\.uncordon: no service answers$/), details: expect.objectContaining({ reason: 'noResponders' }) },
+        });
+      } finally {
+        await lonely.close();
       }
     });
 

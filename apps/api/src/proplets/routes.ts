@@ -102,7 +102,7 @@ export function registerPropletRoutes(ctx: ApiContext): void {
       if (body.capacity !== undefined) data.capacity = body.capacity;
       if (body.device_type !== undefined) data.deviceType = body.device_type;
       if (body.capabilities !== undefined) data.capabilities = body.capabilities;
-      return answerWrite(reply, id, await ctx.send('proplet.label', data));
+      return answerWrite(reply, id, await ctx.send('proplet.label', data, request));
     },
   });
 
@@ -118,7 +118,7 @@ export function registerPropletRoutes(ctx: ApiContext): void {
     handler: async (request, reply) => {
       const id = idOf(request.params);
       const body = parseRequest(CordonBodySchema.optional(), request.body, 'body', ['reason']);
-      return answerWrite(reply, id, await ctx.send('proplet.cordon', { propletId: id, ...(body?.reason === undefined ? {} : { reason: body.reason }) }));
+      return answerWrite(reply, id, await ctx.send('proplet.cordon', { propletId: id, ...(body?.reason === undefined ? {} : { reason: body.reason }) }, request));
     },
   });
 
@@ -131,7 +131,7 @@ export function registerPropletRoutes(ctx: ApiContext): void {
     responses: { 200: { description: 'The uncordoned proplet', schema: PropletJsonSchema }, 202: accepted, 404: notFound, 503: unavailable, ...COMMON_ERRORS },
     handler: async (request, reply) => {
       const id = idOf(request.params);
-      return answerWrite(reply, id, await ctx.send('proplet.uncordon', { propletId: id }));
+      return answerWrite(reply, id, await ctx.send('proplet.uncordon', { propletId: id }, request));
     },
   });
 
@@ -156,7 +156,7 @@ export function registerPropletRoutes(ctx: ApiContext): void {
       // Refuse before anything is written; GET first so an unknown id is a plain 404.
       await getPropletOrThrow(ctx.db, id);
       await ctx.hooks.assertNoUnfinishedTasks(id);
-      const ok = await ctx.send('proplet.deregister', { propletId: id, reason: q.reason ?? 'deregistered through the API' });
+      const ok = await ctx.send('proplet.deregister', { propletId: id, reason: q.reason ?? 'deregistered through the API' }, request);
       if (!(await ctx.settled(PROPLETS_PROJECTION, ok))) {
         return reply.code(202).header('location', location(id)).send({ status: 'accepted', location: location(id), sequence: ok.lastSequence });
       }

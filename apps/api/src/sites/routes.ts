@@ -123,7 +123,7 @@ export function registerSiteRoutes(ctx: ApiContext): void {
     handler: async (request) => {
       const { site } = parseRequest(SiteParamsSchema, request.params, 'params', ['site']);
       // The breaker lives in the Site aggregate (no read model): its last event is visible as soon as the command answers.
-      await ctx.send('site.resumeEvacuation', { site, by: 'operator' });
+      await ctx.send('site.resumeEvacuation', { site, by: 'operator' }, request);
       return { site, proplets: (await counts(site)).get(site) ?? empty, evacuation: await evacuation(site) };
     },
   });
