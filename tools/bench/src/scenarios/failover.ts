@@ -1,5 +1,8 @@
 /* eslint-disable @nx/enforce-module-boundaries -- a benchmark runs the real services (registry, gateway, monitor) in-process */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseDuration } from '@propeller/config';
 import { SITE_LABEL, parseStoredEvent, type PropletHealthChangedData, type StoredEnvelope, type StoredEventEnvelope } from '@propeller/events';
 import { provision, sendCommand } from '@propeller/eventstore';
@@ -7,10 +10,11 @@ import { cleanup, connectTest, testNames, waitFor } from '@propeller/eventstore/
 import { startHealthMonitor } from '@propeller/health-monitor';
 import { startGateway } from '@propeller/mqtt-gateway';
 import { cleanupInbox, testGatewayConfig } from '@propeller/mqtt-gateway/testing';
-import { buildAlive, buildLastWill, type ChannelRef } from '@propeller/mqtt-protocol';
-import { testDb } from '@propeller/projections/testing';
+import { buildAlive, buildLastWill, wireIdFor, type ChannelRef } from '@propeller/mqtt-protocol';
+import { TEST_DATABASE_URL, testDb } from '@propeller/projections/testing';
 import type { ReadModelTables } from '@propeller/read-models';
 import { startRegistry } from '@propeller/registry';
+import { bundleService, spawnNode, waitUntilServing, type SpawnedService } from '@propeller/service/testing';
 import { createMetrics } from '@propeller/telemetry';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
@@ -18,6 +22,17 @@ import type { BenchContext, Scenario } from '../harness';
 import { percentiles } from '../stats';
 
 const BROKER = process.env['MQTT_BROKER'] ?? 'mqtt://127.0.0.1:1883';
+const ROOT = resolve(__dirname, '../../../..');
+
+/** Runs `jobs` with at most `concurrency` in flight. */
+async function pool(jobs: Array<() => Promise<unknown>>, concurrency: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, jobs.length) }, async () => {
+      while (next < jobs.length) await (jobs[next++] as () => Promise<unknown>)();
+    }),
+  );
+}
 
 function flag(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
@@ -48,21 +63,24 @@ interface SimProplet {
 const p5099 = (xs: number[]): { p50: number; p99: number } | null => (xs.length === 0 ? null : (({ p50, p99 }) => ({ p50: Math.round(p50), p99: Math.round(p99) }))(percentiles(xs, [50, 99])));
 
 /**
- * `npm run bench -- failover [--proplets 40] [--sites 4] [--kill 8] [--breaker] [--offline 2s] [--failure 4s]
+ * `npm run bench -- failover [--proplets 40] [--sites 4] [--kill 8] [--tasks 250] [--breaker] [--offline 2s] [--failure 4s]
  * [--interval 1s] [--heartbeat 500ms]`: the registry, the mqtt-gateway and the health monitor run in this
  * process against the real NATS, Postgres and Mosquitto; N simulated proplets are real MQTT clients with
  * their last-will, beating through the gateway into the liveness KV. K of them are killed by destroying
  * their sockets without DISCONNECT (the broker sends the will) and K others by silence, at most half of
  * any site so the breaker stays closed; `--breaker` kills 6 of the first site's proplets instead, to show it
- * opening. Prints and saves the offline/failed overshoot over the thresholds and will→offline, p50/p99.
+ * opening. `--tasks` long-running tasks are placed by the scheduler (its own process) and reported started;
+ * those on failed proplets are evacuated. Prints and saves the offline/failed overshoot over the
+ * thresholds, will→offline, and failed→placed again on a survivor, p50/p99.
  */
 export const scenario: Scenario = {
   name: 'failover',
-  description: 'health monitor: offline/failed overshoot, last-will → offline (args: --proplets --sites --kill --breaker --offline --failure --interval --heartbeat)',
+  description: 'health monitor: offline/failed overshoot, last-will → offline, evacuation (args: --proplets --sites --kill --tasks --breaker --offline --failure --interval --heartbeat)',
   async run(ctx: BenchContext) {
     const n = flag(ctx.args, 'proplets', 40);
     const sites = Math.max(1, flag(ctx.args, 'sites', 4));
     const kill = flag(ctx.args, 'kill', 8);
+    const taskCount = flag(ctx.args, 'tasks', 250);
     const breakerRun = ctx.args.includes('--breaker');
     const offlineMs = durationFlag(ctx.args, 'offline', '2s');
     const failureMs = durationFlag(ctx.args, 'failure', '4s');
@@ -79,6 +97,20 @@ export const scenario: Scenario = {
     const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
     const registry = await startRegistry({ nc, names, db: t.db, registry: new Registry() });
     const gateway = await startGateway({ config: testGatewayConfig(names, domainId), nc, names, metrics: createMetrics({ defaultMetrics: false }), logger: quiet });
+    // The scheduler runs as its own process (its bundle), as in production; it evacuates failed proplets' tasks.
+    const dir = mkdtempSync(join(tmpdir(), 'propeller-bench-failover-'));
+    const tasksDb = testDb({ poolMax: 1 });
+    const scheduler: SpawnedService = spawnNode(bundleService(resolve(ROOT, 'apps/scheduler/src/main.ts'), join(dir, 'scheduler.cjs')), {
+      cwd: dir,
+      env: {
+        METRICS_PORT: '0',
+        PROPELLER_NATS_PREFIX: names.prefix,
+        PROPELLER_NATS_LEASE_TTL: `${Math.max(1_000, Math.min(intervalMs, 2_000))}ms`,
+        DATABASE_URL: TEST_DATABASE_URL,
+        PROPELLER_DATABASE_SCHEMA: tasksDb.schema,
+        DATABASE_POOL_MAX: '2',
+      },
+    });
     const monitor = await startHealthMonitor({
       nc,
       names,
@@ -103,6 +135,21 @@ export const scenario: Scenario = {
       },
     });
     const reached = (id: string, to: string): number | undefined => health.get(id)?.find((h) => h.to === to)?.at;
+    // Per task: where and when each attempt was scheduled (receipt time), and whether it runs.
+    const placements = new Map<string, Map<number, { propletId: string; at: number }>>();
+    const running = new Set<string>();
+    const taskTap = nc.subscribe(names.eventFilter('task'), {
+      callback: (err, msg) => {
+        if (err) return;
+        const e = parseStoredEvent({ ...msg.json<StoredEnvelope>(), seq: 0 });
+        if (e.type === 'TaskScheduled') {
+          const d = e.data as { propletId: string; attempt: number };
+          const m = placements.get(e.aggregateId) ?? new Map<number, { propletId: string; at: number }>();
+          m.set(d.attempt, { propletId: d.propletId, at: Date.now() });
+          placements.set(e.aggregateId, m);
+        } else if (e.type === 'TaskRunning') running.add(e.aggregateId);
+      },
+    });
 
     const sims: SimProplet[] = [];
     try {
@@ -144,6 +191,27 @@ export const scenario: Scenario = {
       }
       await waitFor(() => sims.every((s) => reached(s.id, 'healthy') !== undefined), 'every simulated proplet to be healthy', 60_000);
       ctx.log(`${n} proplets healthy in ${sites} sites`);
+      await waitUntilServing(scheduler, 30_000);
+
+      // Long-running tasks in flight: created, started, placed, and reported started by their proplet
+      // (the commands the gateway sends for task_started; nothing ends them).
+      const taskIds = Array.from({ length: taskCount }, () => randomUUID());
+      const cmd = (name: string, data: Record<string, unknown>) =>
+        sendCommand(nc, names, 'task', name, { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data });
+      await pool(
+        taskIds.map((taskId) => async () => {
+          await cmd('create', { taskId, name: 'long-run', imageUrl: 'registry.example/long-run:1' });
+          await cmd('start', { taskId });
+        }),
+        16,
+      );
+      await waitFor(() => taskIds.every((id) => placements.get(id)?.has(1)), 'every task placed', 60_000);
+      await pool(
+        taskIds.map((taskId) => () => cmd('recordStarted', { taskId, wireId: wireIdFor(taskId, 1), propletId: placements.get(taskId)?.get(1)?.propletId, attempt: 1 })),
+        16,
+      );
+      await waitFor(() => taskIds.every((id) => running.has(id)), 'every task running', 60_000);
+      ctx.log(`${taskCount} tasks running`);
 
       // Victims: wills and silences alternate across sites, at most half of any site (unless --breaker).
       const bySite = new Map<string, SimProplet[]>();
@@ -174,6 +242,27 @@ export const scenario: Scenario = {
       }
       const deadline = failureMs + 3 * intervalMs + 15_000;
       await waitFor(() => victims.every((v) => reached(v.id, 'failed') !== undefined), 'every victim to be failed', deadline);
+      // Every task of a failed proplet outside a paused site gets a new placement on a survivor.
+      const victimById = new Map(victims.map((v) => [v.id, v]));
+      const pausedSites = new Set(paused.map((e) => e.aggregateId));
+      const evacuable = taskIds.filter((id) => {
+        const home = victimById.get(placements.get(id)?.get(1)?.propletId ?? '');
+        return home !== undefined && !pausedSites.has(home.site);
+      });
+      const held = taskIds.filter((id) => {
+        const home = victimById.get(placements.get(id)?.get(1)?.propletId ?? '');
+        return home !== undefined && pausedSites.has(home.site);
+      });
+      await waitFor(() => evacuable.every((id) => placements.get(id)?.has(2)), 'every task of a failed proplet placed again', 30_000).catch((e: unknown) =>
+        ctx.log(`WARNING: ${e instanceof Error ? e.message : String(e)}`),
+      );
+      const evacuation = evacuable.flatMap((id) => {
+        const again = placements.get(id)?.get(2);
+        const from = placements.get(id)?.get(1)?.propletId ?? '';
+        const failedAt = reached(from, 'failed');
+        return again === undefined || failedAt === undefined ? [] : [again.at - failedAt];
+      });
+      const onVictims = evacuable.filter((id) => victimById.has(placements.get(id)?.get(2)?.propletId ?? '')).length;
       // Survivors never judged down.
       const disturbed = sims.filter((s) => !victims.includes(s) && (health.get(s.id) ?? []).some((h) => h.to !== 'healthy'));
 
@@ -190,8 +279,16 @@ export const scenario: Scenario = {
         offline_overshoot_ms: p5099(offlineOvershoot),
         failed_overshoot_ms: p5099(failedOvershoot),
         lwt_offline_ms: p5099(lwtOffline),
-        evacuation_ms: null,
-        evacuation_note: 'not measured: the scheduler service (the evacuation reaction to PropletHealthChanged → failed) is not in the repository yet, so no tasks run on the simulated proplets',
+        tasks: taskCount,
+        tasks_on_failed_proplets: evacuable.length + held.length,
+        tasks_held_by_breaker: held.length,
+        // Must be 0: the scheduler moves nothing of a paused site.
+        tasks_held_but_moved: held.filter((id) => placements.get(id)?.has(2)).length,
+        tasks_placed_again: evacuation.length,
+        tasks_placed_again_on_a_failed_proplet: onVictims,
+        evacuation_ms: p5099(evacuation),
+        evacuation_note:
+          'failed (PropletHealthChanged) → the task placed again on a surviving proplet (TaskScheduled of attempt 2, as received). The start message reaching the device over MQTT is not included: the gateway does not dispatch starts yet.',
         breaker: {
           run: breakerRun ? 'opening (6 of a site killed)' : 'closed (at most half of any site killed)',
           paused_sites: paused.map((e) => e.aggregateId),
@@ -203,9 +300,10 @@ export const scenario: Scenario = {
         { measure: 'last heartbeat → offline, minus threshold', ...fmt(results.offline_overshoot_ms) },
         { measure: 'last heartbeat → failed, minus threshold', ...fmt(results.failed_overshoot_ms) },
         { measure: 'last-will (socket destroyed) → offline', ...fmt(results.lwt_offline_ms) },
-        { measure: 'failed → every task restarted elsewhere', p50: 'n/a', p99: 'n/a (no scheduler)' },
+        { measure: `failed → placed again on a survivor (${evacuation.length} tasks)`, ...fmt(results.evacuation_ms) },
       ]);
       ctx.log(`breaker: ${results.breaker.run}; paused sites: ${results.breaker.paused_sites.join(', ') || 'none'}`);
+      if (held.length > 0) ctx.log(`${held.length} tasks of paused sites stay where they are (breaker open)`);
       if (disturbed.length > 0) ctx.log(`WARNING: surviving proplets judged down: ${disturbed.map((s) => s.id).join(', ')}`);
       return results;
     } finally {
@@ -214,6 +312,8 @@ export const scenario: Scenario = {
         s.client.end(true);
       }
       tap.unsubscribe();
+      taskTap.unsubscribe();
+      await scheduler.stop('SIGTERM', 10_000).catch(() => undefined);
       await monitor.stop().catch(() => undefined);
       await gateway.stop().catch(() => undefined);
       await registry.stop().catch(() => undefined);
@@ -221,6 +321,8 @@ export const scenario: Scenario = {
       await cleanup(nc, names).catch(() => undefined);
       await nc.close();
       await t.drop().catch(() => undefined);
+      await tasksDb.drop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 };
