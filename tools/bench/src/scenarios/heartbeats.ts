@@ -113,16 +113,17 @@ export const scenario: Scenario = {
       // latest beat sent before it.
       const sends: number[][] = Array.from({ length: devices }, () => []);
       const visibles: number[][] = Array.from({ length: devices }, () => []);
-      let measuring = false;
+      // Visible = the server's store time of the KV write (`created`), so a busy watcher here does not add its own delay.
+      let window = { from: Infinity, to: Infinity };
       let absorbed = 0;
       const watch = await kv.watch({ key: PROPLET_LIVENESS_FILTER, include: KvWatchInclude.UpdatesOnly });
       void (async () => {
         for await (const e of watch) {
-          const seen = Date.now();
+          const stored = e.created.getTime();
           const index = Number(decodeKvToken(e.key.slice('proplet.'.length)).slice('sim-'.length));
-          if (!measuring || !(index >= 0 && index < devices)) continue;
+          if (stored < window.from || stored > window.to || !(index >= 0 && index < devices)) continue;
           absorbed += 1;
-          visibles[index]?.push(seen);
+          visibles[index]?.push(stored);
         }
       })();
 
@@ -160,15 +161,15 @@ export const scenario: Scenario = {
       ctx.log(`${registered.size} registered; measuring ${seconds} s of heartbeats...`);
 
       const cpuBefore = cpuSeconds(gatewayPid);
-      measuring = true;
       const t0 = Date.now();
+      window = { from: t0, to: Infinity };
       await new Promise((r) => setTimeout(r, seconds * 1000));
-      measuring = false;
-      const windowS = (Date.now() - t0) / 1000;
+      window = { from: t0, to: Date.now() };
+      const windowS = (window.to - t0) / 1000;
       const cpuWindow = cpuSeconds(gatewayPid) - cpuBefore;
       const rss = rssMb(gatewayPid);
-      // Let the simulators' last lines arrive before matching.
-      await new Promise((r) => setTimeout(r, 500));
+      // Let the simulators' last lines and the watcher's backlog arrive before matching.
+      await new Promise((r) => setTimeout(r, 2_000));
       watch.stop();
       const lags: number[] = [];
       for (let d = 0; d < devices; d++) {
