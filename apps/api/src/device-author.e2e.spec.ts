@@ -13,8 +13,8 @@ import { TEST_DATABASE_URL, testDb } from '@propeller/projections/testing';
 import { bundleService, byMsg, spawnNode, waitUntilServing, type SpawnedService } from '@propeller/service/testing';
 
 // A device author's view of Propeller: the real Mosquitto, NATS and Postgres, and the registry, the
-// mqtt-gateway and the API each as its own process (bundled from their main.ts). The device below is
-// a plain MQTT client that knows only PROTOCOL.md — no project code on the device side.
+// mqtt-gateway, the health monitor and the API each as its own process (bundled from their main.ts).
+// The device below is a plain MQTT client that knows only PROTOCOL.md — no project code on the device side.
 
 const BROKER = process.env['MQTT_BROKER'] ?? 'mqtt://127.0.0.1:1883';
 
@@ -55,9 +55,13 @@ describe('a device written by a device author', () => {
       env: env({ GATEWAY_REPLICA: `e2e-${domain}`, GATEWAY_SHARE_GROUP: `g-${domain}`, GATEWAY_SESSION_EXPIRY: '1m' }),
     });
     services.push(gateway);
+    // The health monitor turns the device's heartbeats and last-will into health (the API shows it).
+    const monitor = spawnNode(bundleService(join(apps, 'health-monitor/src/main.ts'), join(dir, 'health-monitor.cjs')), { cwd: dir, env: env() });
+    services.push(monitor);
     const apiProc = spawnNode(bundleService(resolve(__dirname, 'main.ts'), join(dir, 'api.cjs')), { cwd: dir, env: env({ PORT: '0' }) });
     services.push(apiProc);
     await waitUntilServing(gateway, 25_000);
+    await waitUntilServing(monitor, 25_000);
     const serving = await apiProc.waitForLog(byMsg('serving the REST API'), 25_000);
     api = `http://127.0.0.1:${String(serving['port'])}`;
   }, 60_000);
@@ -88,7 +92,7 @@ describe('a device written by a device author', () => {
     return out.join('\n');
   }
 
-  it('registers with device_type and capabilities, beats, reports metrics, and is read back through GET /proplets/{id}', async () => {
+  it('registers with device_type and capabilities, beats, reports metrics, goes offline by last-will, all read back through the API', async () => {
     // --- the device author's code: topics and payloads straight from PROTOCOL.md ---
     const id = `esp32-${randomBytes(3).toString('hex')}`;
     const base = `m/${domain}/c/greenhouse-1`;
@@ -146,7 +150,9 @@ describe('a device written by a device author', () => {
     } catch (e) {
       throw new Error(`${(e as Error).message}\nevents of ${id}:\n${await eventsOf(id)}`);
     }
-    expect(['unknown', 'healthy']).toContain(proplet['health']);
+    // Its heartbeats make it healthy: upstream's alive flag follows.
+    await waitFor(async () => ((await (await fetch(`${api}/proplets/${id}`)).json()) as { health: string }).health === 'healthy', `${id} to be healthy`, 15_000);
+    expect((await (await fetch(`${api}/proplets/${id}`)).json()) as object).toMatchObject({ health: 'healthy', alive: true, active: true });
 
     const list = (await (await fetch(`${api}/proplets?device_type=esp32-s3&capability=sensor`)).json()) as { total: number; proplets: Array<{ id: string }> };
     expect(list.proplets.map((p) => p.id)).toEqual([id]);
@@ -168,5 +174,15 @@ describe('a device written by a device author', () => {
     await device.publishAsync(`${base}/control/proplet/alive`, JSON.stringify({ proplet_id: quiet, status: 'alive' }), { qos: 1 });
     await waitFor(async () => (await fetch(`${api}/proplets/${quiet}`)).status === 200, `a heartbeat to register ${quiet}`, 15_000);
     expect((await (await fetch(`${api}/proplets/${quiet}`)).json()) as object).toMatchObject({ id: quiet, type: 'external', device_type: 'linux', capabilities: ['wasm'] });
+
+    // The device loses its connection without saying goodbye: the broker publishes its last-will.
+    clearInterval(beat);
+    device.stream.destroy();
+    await device.endAsync(true);
+    device = undefined;
+    await waitFor(async () => ((await (await fetch(`${api}/proplets/${id}`)).json()) as { health: string }).health === 'offline', `${id} to be offline after its last-will`, 15_000);
+    expect((await (await fetch(`${api}/proplets/${id}`)).json()) as object).toMatchObject({ health: 'offline', alive: false, active: false });
+    const inactive = (await (await fetch(`${api}/proplets?status=inactive`)).json()) as { proplets: Array<{ id: string }> };
+    expect(inactive.proplets.map((p) => p.id)).toEqual([id]);
   }, 45_000);
 });
