@@ -107,6 +107,11 @@ describe('two gateway processes sharing the subscriptions', () => {
       expect(mine.map((r) => r.capabilities[1]).sort()).toEqual(Array.from({ length: CREATES_PER_DEVICE }, (_, k) => `round-${k}`).sort());
     }
     expect(registry.registered.size).toBe(DEVICES);
+    // /health reports both connections.
+    for (const g of gateways.values()) {
+      const health = (await (await fetch(`${g.base}/health`)).json()) as { status: string; checks: Record<string, { status: string }> };
+      expect(health).toMatchObject({ status: 'pass', checks: { mqtt: { status: 'pass' }, nats: { status: 'pass' } } });
+    }
   }, 40_000);
 
   it('lose no device for more than one beat when one gateway is killed', async () => {
