@@ -43,7 +43,8 @@ describe('health-monitor failover (two processes)', () => {
     const a = spawnNode(bundle, { cwd: dir, env });
     const b = spawnNode(bundle, { cwd: dir, env });
     procs.push(a, b);
-    await Promise.all([waitUntilServing(a, 20_000), waitUntilServing(b, 20_000)]);
+    const [baseA, baseB] = await Promise.all([waitUntilServing(a, 20_000), waitUntilServing(b, 20_000)]);
+    const baseOf = (p: SpawnedService): string => (p === a ? baseA : baseB);
 
     const acquired = byMsg('health-judge lease acquired');
     const first = await Promise.race([a.waitForLog(acquired, 10_000).then((l) => ({ leader: a, standby: b, line: l })), b.waitForLog(acquired, 10_000).then((l) => ({ leader: b, standby: a, line: l }))]);
@@ -72,6 +73,11 @@ describe('health-monitor failover (two processes)', () => {
 
       const offline = await w.waitForHealth('fo-2', 'offline', 10_000);
       expect(offline.data).toMatchObject({ from: 'healthy', to: 'offline', fencingToken: newToken, evidence: { source: 'silence' } });
+      // The new judge's /metrics says it judges, and shows fo-2's recorded health.
+      const fo2Offline = /propeller_proplet_health_status\{[^}]*proplet="fo-2"[^}]*health="offline"[^}]*\} 1/;
+      let text = '';
+      await waitFor(async () => fo2Offline.test((text = await (await fetch(`${baseOf(first.standby)}/metrics`)).text())), 'the new judge metrics to show fo-2 offline');
+      expect(text).toMatch(/propeller_health_judge_leader(\{[^}]*\})? 1/);
       // fo-1 kept beating: the new judge did not disturb it.
       expect(await w.healthPath('fo-1')).toEqual(['healthy']);
 
