@@ -26,6 +26,7 @@ describe('a device written by a device author', () => {
   let nc: NatsConnection;
   const services: SpawnedService[] = [];
   let api = '';
+  let apiProcess: SpawnedService | undefined;
   let device: MqttClient | undefined;
   let beat: NodeJS.Timeout | undefined;
 
@@ -60,6 +61,7 @@ describe('a device written by a device author', () => {
     services.push(monitor);
     const apiProc = spawnNode(bundleService(resolve(__dirname, 'main.ts'), join(dir, 'api.cjs')), { cwd: dir, env: env({ PORT: '0' }) });
     services.push(apiProc);
+    apiProcess = apiProc;
     await waitUntilServing(gateway, 25_000);
     await waitUntilServing(monitor, 25_000);
     const serving = await apiProc.waitForLog(byMsg('serving the REST API'), 25_000);
@@ -184,5 +186,8 @@ describe('a device written by a device author', () => {
     expect((await (await fetch(`${api}/proplets/${id}`)).json()) as object).toMatchObject({ health: 'offline', alive: false, active: false });
     const inactive = (await (await fetch(`${api}/proplets?status=inactive`)).json()) as { proplets: Array<{ id: string }> };
     expect(inactive.proplets.map((p) => p.id)).toEqual([id]);
+
+    // The API process stops cleanly on SIGTERM.
+    expect((await apiProcess?.stop('SIGTERM', 10_000))?.code).toBe(0);
   }, 45_000);
 });
