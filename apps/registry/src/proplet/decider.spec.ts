@@ -37,6 +37,12 @@ describe('Proplet decider', () => {
       .then([{ type: 'PropletUpdated', data: { capabilities: ['wasm'], updatedAt: LATER } }]);
   });
 
+  it('lets a heartbeat registration change nothing of a known proplet', () => {
+    given(propletDecider, [registered])
+      .when(command('proplet.register', { ...esp32, deviceType: 'linux', capabilities: ['wasm'], dialect: 'wasmtime', origin: 'heartbeat' }, { issuedAt: LATER }))
+      .then([]);
+  });
+
   it('keeps operator overrides across a re-registration', () => {
     const labelled: PropletEvent = { type: 'PropletLabelled', data: { labels: { zone: 'north' }, deviceType: 'esp32-s3', labelledAt: AT } };
     const changed = given(propletDecider, [registered, labelled]).when(

@@ -81,6 +81,10 @@ function decideRegister(command: RegisterProplet, state: PropletState): PropletE
   const d = command.data;
   const at = command.meta.issuedAt;
   if (state.status === 'active') {
+    // A heartbeat registration only stands in for a `create` the plane has not seen; it carries
+    // defaults, not a report, so it never overwrites what a known proplet registered with (a
+    // gateway whose directory lags behind sends one right after the device's own `create`).
+    if (d.origin === 'heartbeat') return [];
     // A re-registration of a known proplet: only what changed is recorded. Its type is fixed at
     // first registration; operator overrides are kept (they live in `overrides`, not in `reported`).
     const changed = diffReported(state.reported, d, { fullReport: true });
