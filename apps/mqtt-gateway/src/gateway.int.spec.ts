@@ -79,7 +79,8 @@ describe('mqtt-gateway on the real Mosquitto and NATS', () => {
       }
     }
     expect(expected.size).toBe(places.length * createShapeSamples().length);
-    await waitFor(() => [...expected.keys()].every((id) => registry.requests.some((r) => r.propletId === id)), 'a register command per create');
+    // The directory learns a proplet from the reply, a moment after the double has recorded the request.
+    await waitFor(() => [...expected.keys()].every((id) => gateway.directory.get(id) !== undefined), 'a register command per create, answered');
     for (const [id, { sample, place }] of expected) {
       const sent = registry.requests.filter((r) => r.propletId === id);
       expect(sent).toHaveLength(1);
@@ -206,5 +207,32 @@ describe('mqtt-gateway on the real Mosquitto and NATS', () => {
   it('keeps its own broker-connection status in the liveness KV', async () => {
     const e = await liveness.get(gatewayLivenessKey('gw-a'));
     expect(e?.json()).toMatchObject({ connected: true, broker: expect.stringContaining('127.0.0.1'), connectedSince: expect.any(String) });
+  });
+});
+
+describe('mqtt-gateway connection loss', () => {
+  it('reconnects after the broker drops both sessions, subscribes again, and reports the outage in its liveness key', async () => {
+    const cfg = config();
+    const statuses: boolean[] = [];
+    const watch = await liveness.watch({ key: gatewayLivenessKey('gw-a') });
+    const watching = (async () => {
+      for await (const e of watch) if (e.length > 0) statuses.push((e.json() as { connected: boolean }).connected);
+    })();
+    // A client taking over the client ids makes the broker close the gateway's connections; the clean
+    // takeover of the persistent id also wipes its session, subscriptions included.
+    const imposters = [await connectDevice(cfg.clientId), await connectDevice(cfg.heartbeatClientId)];
+    await waitFor(() => !gateway.mqttConnected(), 'the gateway to see the drop');
+    await Promise.all(imposters.map((c) => c.endAsync()));
+    await waitFor(() => gateway.mqttConnected(), 'the gateway to reconnect', 15_000);
+    await waitFor(() => statuses.includes(false) && statuses[statuses.length - 1] === true, 'connected: false, then true again');
+    watch.stop();
+    await watching;
+
+    const place = places[2] as ChannelRef;
+    await publish(topicsFor(place).create, { proplet_id: `after-reconnect-${domainId}` });
+    await waitFor(() => registry.requests.some((r) => r.propletId === `after-reconnect-${domainId}`), 'a create after the reconnect');
+    const beat = buildAlive(place, { propletId: `after-reconnect-${domainId}` });
+    await publish(beat.topic, beat.payload, beat.qos);
+    await waitFor(async () => (await livenessOf(`after-reconnect-${domainId}`)) !== null, 'a heartbeat after the reconnect');
   });
 });

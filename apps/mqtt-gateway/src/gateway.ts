@@ -93,6 +93,8 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   const connectedGauge = o.metrics.gauge({ name: 'propeller_gateway_mqtt_connected', help: '1 while both MQTT connections are up' });
 
   let stopping = false;
+  // The QoS 1 message being handled (one at a time), so that stop lets it finish before disconnecting.
+  let sessionInFlight: Promise<void> = Promise.resolve();
   let connectedSince: string | undefined;
   const broker = maskUrl(config.broker);
 
@@ -173,7 +175,9 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       // QoS 1 kinds: handled before the PUBACK, one at a time (they are few; a crash redelivers, never loses).
       session: async (topic, payload) => {
         if (stopping) return new Promise<void>(() => undefined);
-        await prepare(topic, payload).run();
+        const run = prepare(topic, payload).run();
+        sessionInFlight = run;
+        await run;
       },
       // QoS 0 kinds: handled concurrently across proplets, in order per proplet, reading on while the queue has room.
       heartbeats: async (topic, payload) => {
@@ -220,11 +224,13 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   return {
     directory,
     mqttConnected: () => link.connected,
-    idle: () => queue.idle(),
+    idle: async () => {
+      await Promise.all([queue.idle(), sessionInFlight]);
+    },
     async stop() {
       stopping = true;
       clearInterval(refresh);
-      await queue.idle();
+      await Promise.all([queue.idle(), sessionInFlight]);
       link.announce(false);
       await link.close();
       await reportLiveness();
