@@ -1,4 +1,4 @@
-export { initialJudgeState, judge, believedHealth, brokerConnected } from './judge/judge';
+export { initialJudgeState, judge, believedHealth, brokerConnected, forgetVerdicts } from './judge/judge';
 export type { GatewayView, JudgedProplet, JudgeInput, Judgement, JudgeState, Liveness, PropletFact, Thresholds, Verdict } from './judge/judge';
 export { breakerWindowStep, measureSite, sitesToPause, tripsBreaker, UNLABELLED_SITE } from './judge/breaker';
 export type { BreakerConfig, CountedProplet, SiteBreaker, SiteMeasurement, WindowStep } from './judge/breaker';

@@ -16,7 +16,7 @@ import { Lease, sendCommand } from '@propeller/eventstore';
 import type { Metrics } from '@propeller/telemetry';
 import { breakerWindowStep, sitesToPause, type BreakerConfig, type CountedProplet, type SiteBreaker, type SiteMeasurement } from './judge/breaker';
 import { factOf, type PropletLabels } from './judge/facts';
-import { believedHealth, initialJudgeState, judge, type JudgeInput, type JudgeState, type Thresholds, type Verdict } from './judge/judge';
+import { believedHealth, forgetVerdicts, initialJudgeState, judge, type JudgeInput, type JudgeState, type Thresholds, type Verdict } from './judge/judge';
 import { followEvents, type Follower } from './adapters/follow';
 
 /** A gateway key not refreshed for this long no longer counts as a live broker connection: 30 s. */
@@ -140,9 +140,13 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
   const evacuations = o.metrics.counter({ name: HEALTH_METRICS.evacuations, help: 'Failed verdicts recorded that trigger an evacuation (autoEvacuateTasks on, site not paused)' });
   const trips = o.metrics.counter({ name: HEALTH_METRICS.breakerTrips, help: 'Site breaker trips (site.pauseEvacuation recorded), by site', labelNames: ['site'] });
 
-  // ---- the judging loop: every input goes through one queue, so judgements never interleave ----
-  let queue: Promise<void> = Promise.resolve();
+  // ---- the judging loop: inputs wait in one inbox and are judged in batches, one batch at a time, so
+  // judgements never interleave and a burst of heartbeats (or the replay at start) costs a few judgements ----
+  type Work = { input: JudgeInput } | { site: SiteEvent };
+  let inbox: Work[] = [];
+  let draining: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let timerAt: number | undefined;
   const lease = await Lease.open(o.nc, o.names, LEASE_NAMES.healthJudge, {
     ...(o.holder === undefined ? {} : { holder: o.holder }),
     onAcquired: (token) => {
@@ -158,40 +162,81 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
   const acting = (): boolean => !stopped && eventsRead && lease.isHeld();
 
   function push(input: JudgeInput): void {
-    if (stopped) return;
-    queue = queue.then(() => step(input)).catch((e: unknown) => log?.error({ err: e }, 'judgement failed'));
+    enqueue({ input });
   }
 
-  async function step(input: JudgeInput): Promise<void> {
+  function enqueue(work: Work): void {
+    if (stopped) return;
+    inbox.push(work);
+    kick();
+  }
+
+  function kick(): void {
+    draining ??= drain().finally(() => {
+      draining = undefined;
+      // Work that arrived between the last batch and here would otherwise wait for the next input.
+      if (inbox.length > 0 && !stopped) kick();
+    });
+  }
+
+  async function drain(): Promise<void> {
+    while (inbox.length > 0) {
+      const batch = inbox;
+      inbox = [];
+      try {
+        // Site events first: a judgement sees the breakers as the registry last recorded them.
+        for (const w of batch) if ('site' in w) onSiteRecorded(w.site);
+        const inputs = batch.flatMap((w) => ('input' in w ? [w.input] : []));
+        if (inputs.length > 0) await step(inputs);
+      } catch (e) {
+        log?.error({ err: e }, 'judgement failed');
+      }
+    }
+  }
+
+  async function step(inputs: JudgeInput[]): Promise<void> {
     const now = Date.now();
-    const j = judge(state, input, now, t);
+    const j = judge(state, inputs, now, t);
     state = j.state;
     const wasJudging = judging;
     judging = acting();
     if (!judging) {
       // A standby keeps the state but decides nothing: forget what the judge would have sent.
-      for (const v of j.verdicts) state = judge(state, { kind: 'verdictFailed', propletId: v.propletId }, now, t).state;
-      if (wasJudging) forgetPending(now);
-      schedule(j.nextDeadline, now);
+      state = forgetVerdicts(state, j.verdicts.map((v) => v.propletId));
+      if (wasJudging) state = forgetVerdicts(state, state.proplets.keys());
+      schedule(j.nextDeadline, now, j.everyone);
       return;
     }
-    const windowStep = breakerWindowStep(breakers, counted(), now, o.breaker);
-    breakers = windowStep.breakers;
+    let windowDeadline: number | undefined;
+    if ([...breakers.values()].some((b) => b.paused)) {
+      const windowStep = breakerWindowStep(breakers, counted(), now, o.breaker);
+      breakers = windowStep.breakers;
+      windowDeadline = windowStep.nextDeadline;
+      await Promise.all(windowStep.resumes.map((r) => resume(r.site, r.share, now)));
+    }
     await send(j.verdicts, now);
-    await Promise.all(windowStep.resumes.map((r) => resume(r.site, r.share, now)));
-    schedule(Math.min(j.nextDeadline ?? Infinity, windowStep.nextDeadline ?? Infinity), now);
+    schedule(j.nextDeadline, now, j.everyone);
+    if (windowDeadline !== undefined) schedule(windowDeadline, now, false);
   }
 
-  function forgetPending(now: number): void {
-    for (const [id, p] of state.proplets) if (p.pending !== undefined) state = judge(state, { kind: 'verdictFailed', propletId: id }, now, t).state;
-  }
-
-  function schedule(deadline: number | undefined, now: number): void {
-    clearTimeout(timer);
+  /**
+   * Arms the timer for the next look: after a judgement of everyone, at the earliest deadline or one
+   * interval; after a partial one, only earlier than already armed.
+   */
+  function schedule(deadline: number | undefined, now: number, everyone: boolean): void {
     if (stopped) return;
     // One millisecond past a deadline, so the threshold is reached when the judge looks.
-    const at = Math.min(now + o.checkIntervalMs, deadline === undefined ? Infinity : deadline + 1);
-    timer = setTimeout(() => push({ kind: 'tick' }), Math.max(0, at - Date.now()));
+    const wanted = deadline === undefined ? undefined : deadline + 1;
+    let at: number;
+    if (everyone) at = Math.min(now + o.checkIntervalMs, wanted ?? Infinity);
+    else if (wanted !== undefined && (timerAt === undefined || wanted < timerAt)) at = wanted;
+    else return;
+    clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(() => {
+      timerAt = undefined;
+      push({ kind: 'tick' });
+    }, Math.max(0, at - Date.now()));
   }
 
   const counted = (): CountedProplet[] => [...state.proplets.values()].map((p) => ({ site: p.site, health: believedHealth(p) }));
@@ -216,7 +261,7 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
     await Promise.all(
       verdicts.map(async (v) => {
         if (held.has(v.site) && v.to === 'failed') {
-          state = judge(state, { kind: 'verdictFailed', propletId: v.propletId }, now, t).state;
+          state = forgetVerdicts(state, [v.propletId]);
           return;
         }
         try {
@@ -235,7 +280,7 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
           log?.info({ propletId: v.propletId, from: v.from, to: v.to, reason: v.reason, evidence: v.evidence, recorded: reply.sequences.length > 0 }, 'health verdict');
         } catch (e) {
           log?.[isNotLeader(e) ? 'warn' : 'error']({ err: e, propletId: v.propletId, to: v.to }, 'health verdict refused');
-          state = judge(state, { kind: 'verdictFailed', propletId: v.propletId }, Date.now(), t).state;
+          state = forgetVerdicts(state, [v.propletId]);
         }
       }),
     );
@@ -279,12 +324,12 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
   }
 
   function onSiteEvent(e: EventEnvelope): void {
-    const event = e as unknown as SiteEvent;
-    // Through the queue, so a judgement in flight sees the breaker as it was when it measured.
-    queue = queue.then(() => {
-      const prev = breakers.get(event.data.site);
-      breakers.set(event.data.site, { paused: event.type === 'SiteEvacuationPaused', belowSince: undefined, resuming: prev?.resuming === true && event.type !== 'SiteEvacuationResumed' });
-    });
+    // Through the inbox, so a judgement in flight sees the breaker as it was when it measured.
+    enqueue({ site: e as unknown as SiteEvent });
+  }
+
+  function onSiteRecorded(event: SiteEvent): void {
+    breakers.set(event.data.site, { paused: event.type === 'SiteEvacuationPaused', belowSince: undefined, resuming: false });
   }
 
   const onError = (error: unknown, seq: number): void => log?.error({ err: error, seq }, 'event skipped: cannot be read');
@@ -307,7 +352,7 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
   })();
 
   lease.start();
-  schedule(undefined, Date.now());
+  schedule(undefined, Date.now(), true);
 
   return {
     isJudging: () => judging && acting(),
@@ -327,7 +372,7 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
       watch.stop();
       await watching.catch(() => undefined);
       await Promise.all(followers.map((f) => f.stop()));
-      await queue;
+      await draining;
       judging = false;
       await lease.release();
     },

@@ -1,5 +1,5 @@
 import type { PropletHealth } from '@propeller/events';
-import { initialJudgeState, judge, type JudgeInput, type JudgeState, type Liveness, type Thresholds, type Verdict } from './judge';
+import { forgetVerdicts, initialJudgeState, judge, type JudgeInput, type JudgeState, type Liveness, type Thresholds, type Verdict } from './judge';
 
 const T: Thresholds = { offlineMs: 5_000, failureMs: 15_000, gatewayStaleMs: 30_000 };
 const T0 = 1_000_000;
@@ -103,7 +103,10 @@ describe('judge', () => {
       expect(w.verdicts).toEqual([expect.objectContaining({ from: 'healthy', to: 'offline' })]);
       w.tick(T0 + 10);
       expect(w.path()).toEqual(['offline']);
-      w.feed({ kind: 'verdictFailed', propletId: 'p1' });
+      // Forgetting decides nothing by itself; the next look decides it again.
+      w.state = forgetVerdicts(w.state, ['p1']);
+      expect(w.path()).toEqual(['offline']);
+      w.tick(T0 + 15);
       expect(w.path()).toEqual(['offline', 'offline']);
       // Once recorded, the next verdict starts from there.
       w.recorded('p1', 'offline').tick(T0 + 20);
@@ -115,6 +118,30 @@ describe('judge', () => {
       expect(w.path()).toEqual([]);
       w.tick(T0 + 5_000);
       expect(w.verdicts).toEqual([expect.objectContaining({ to: 'offline', evidence: expect.objectContaining({ lastSeenAt: new Date(T0).toISOString() }) })]);
+    });
+
+    it('judges only the proplets a batch of liveness inputs names, and everyone on a tick', () => {
+      const w = new World().gateway(true).registered('p1').registered('p2').beat('p1').beat('p2');
+      // p2 is past its offline threshold, but a heartbeat of p1 only judges p1.
+      const j = judge(w.state, { kind: 'liveness', propletId: 'p1', liveness: { status: 'alive', at: T0 + 6_000, source: 'heartbeat' } }, T0 + 6_000, T);
+      expect(j.verdicts).toEqual([]);
+      expect(j.everyone).toBe(false);
+      const tick = judge(j.state, { kind: 'tick' }, T0 + 6_000, T);
+      expect(tick.verdicts.map((v) => [v.propletId, v.to])).toEqual([['p2', 'offline']]);
+      expect(tick.everyone).toBe(true);
+    });
+
+    it('folds a batch of inputs in order, like the same inputs one by one', () => {
+      const inputs: JudgeInput[] = [
+        { kind: 'gateway', replica: 'gw-1', gateway: { connected: true, at: T0 } },
+        { kind: 'proplet', propletId: 'p1', fact: { kind: 'registered', type: 'external', site: 'a', health: 'unknown' } },
+        { kind: 'liveness', propletId: 'p1', liveness: { status: 'alive', at: T0, source: 'heartbeat' } },
+        { kind: 'liveness', propletId: 'p1', liveness: { status: 'offline', at: T0 + 10, source: 'lastWill' } },
+      ];
+      const batch = judge(initialJudgeState(T0), inputs, T0 + 10, T);
+      expect(batch.verdicts.map((v) => [v.from, v.to, v.evidence.source])).toEqual([['unknown', 'offline', 'lastWill']]);
+      const oneByOne = inputs.reduce((s, i) => judge(s, i, T0 + 10, T).state, initialJudgeState(T0));
+      expect(batch.state.liveness).toEqual(oneByOne.liveness);
     });
 
     it('names the earliest threshold deadline so the service can judge on time', () => {

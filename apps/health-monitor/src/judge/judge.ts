@@ -68,8 +68,6 @@ export type JudgeInput =
   | { kind: 'liveness'; propletId: string; liveness: Liveness | undefined }
   | { kind: 'gateway'; replica: string; gateway: GatewayView | undefined }
   | { kind: 'proplet'; propletId: string; fact: PropletFact }
-  /** A verdict the registry refused or never answered: forget it, so it is decided again. */
-  | { kind: 'verdictFailed'; propletId: string }
   /** The interval timer, or a threshold deadline. */
   | { kind: 'tick' };
 
@@ -88,13 +86,30 @@ export interface Verdict {
 export interface Judgement {
   state: JudgeState;
   verdicts: Verdict[];
-  /** The earliest time (epoch ms) a proplet crosses a threshold without any new input; undefined when none will. */
+  /** The earliest time (epoch ms) a judged proplet crosses a threshold without any new input; undefined when none will. */
   nextDeadline: number | undefined;
+  /** True when every proplet was judged (so `nextDeadline` is the global one). */
+  everyone: boolean;
 }
 
 /** The judge's state before any input; silence counts from `now`. */
 export function initialJudgeState(now: number): JudgeState {
   return { proplets: new Map(), liveness: new Map(), gateways: new Map(), silenceFloor: now, inputsHealthy: false };
+}
+
+/**
+ * Forgets pending verdicts (refused or unanswered by the registry, or decided by a replica that does
+ * not judge), without judging: the next judgement decides them again.
+ */
+export function forgetVerdicts(state: JudgeState, propletIds: Iterable<string>): JudgeState {
+  let proplets: Map<string, JudgedProplet> | undefined;
+  for (const id of propletIds) {
+    const p = state.proplets.get(id);
+    if (p?.pending === undefined) continue;
+    proplets ??= new Map(state.proplets);
+    proplets.set(id, { ...p, pending: undefined });
+  }
+  return proplets === undefined ? state : { ...state, proplets };
 }
 
 /** The health the judge currently believes: its pending verdict, else what the registry recorded. */
@@ -106,79 +121,100 @@ export function brokerConnected(gateways: ReadonlyMap<string, GatewayView>, now:
   return false;
 }
 
-/** Folds one input into the state and judges every proplet at `now`. */
-export function judge(state: JudgeState, input: JudgeInput, now: number, t: Thresholds): Judgement {
-  const next = apply(state, input, now);
+/**
+ * Folds one input, or a batch of them in order, into the state and judges at `now`. A timer tick, a
+ * gateway change, or a change of the silence floor judges every proplet; otherwise only the proplets
+ * the inputs named are judged (a heartbeat costs one assessment, not one per proplet), and
+ * `nextDeadline` covers those only (`everyone` says which).
+ */
+export function judge(state: JudgeState, input: JudgeInput | readonly JudgeInput[], now: number, t: Thresholds): Judgement {
+  const inputs: readonly JudgeInput[] = Array.isArray(input) ? input : [input as JudgeInput];
+  const { state: next, touched, everyone: forAll } = apply(state, inputs, now);
   const connected = brokerConnected(next.gateways, now, t);
   if (!connected) {
     // A broker (or gateway) outage silences everyone at once: judge nobody, and remember that silence
     // may only be counted from when the inputs come back.
-    return { state: { ...next, inputsHealthy: false }, verdicts: [], nextDeadline: gatewayDeadline(next.gateways, now, t) };
+    return { state: { ...next, inputsHealthy: false }, verdicts: [], nextDeadline: gatewayDeadline(next.gateways, now, t), everyone: true };
   }
   const silenceFloor = floorOf(next, now, t);
-  const proplets = new Map(next.proplets);
+  const everyone = forAll || !next.inputsHealthy || silenceFloor !== next.silenceFloor;
+  let proplets: Map<string, JudgedProplet> | undefined;
   const verdicts: Verdict[] = [];
-  let nextDeadline = gatewayDeadline(next.gateways, now, t);
-  for (const [id, p] of proplets) {
+  let nextDeadline = everyone ? gatewayDeadline(next.gateways, now, t) : undefined;
+  const ids: Iterable<string> = everyone ? next.proplets.keys() : touched;
+  for (const id of ids) {
+    const p = next.proplets.get(id);
+    if (p === undefined) continue;
     const outcome = assess(p, next.liveness.get(id), silenceFloor, now, t);
     if (outcome.deadline !== undefined) nextDeadline = Math.min(nextDeadline ?? Infinity, outcome.deadline);
     const from = believedHealth(p);
     if (outcome.verdict === undefined || outcome.verdict.to === from) continue;
     verdicts.push({ propletId: id, type: p.type, site: p.site, from, ...outcome.verdict });
+    proplets ??= new Map(next.proplets);
     proplets.set(id, { ...p, pending: outcome.verdict.to });
   }
-  return { state: { ...next, proplets, silenceFloor, inputsHealthy: true }, verdicts, nextDeadline };
+  return { state: { ...next, proplets: proplets ?? next.proplets, silenceFloor, inputsHealthy: true }, verdicts, nextDeadline, everyone };
 }
 
-function apply(state: JudgeState, input: JudgeInput, now: number): JudgeState {
-  switch (input.kind) {
-    case 'liveness': {
-      const liveness = new Map(state.liveness);
-      if (input.liveness === undefined) liveness.delete(input.propletId);
-      else liveness.set(input.propletId, input.liveness);
-      return { ...state, liveness };
-    }
-    case 'gateway': {
-      const gateways = new Map(state.gateways);
-      if (input.gateway === undefined) gateways.delete(input.replica);
-      else gateways.set(input.replica, input.gateway);
-      return { ...state, gateways };
-    }
-    case 'proplet':
-      return { ...state, proplets: applyFact(state.proplets, input.propletId, input.fact, now) };
-    case 'verdictFailed': {
-      const p = state.proplets.get(input.propletId);
-      if (p === undefined) return state;
-      const proplets = new Map(state.proplets);
-      proplets.set(input.propletId, { ...p, pending: undefined });
-      return { ...state, proplets };
-    }
-    case 'tick':
-      return state;
-    default: {
-      const never: never = input;
-      return never;
+// Folds the inputs into copies of the maps they touch (each copied once per batch), and says which
+// proplets they named and whether everyone must be judged again.
+function apply(state: JudgeState, inputs: readonly JudgeInput[], now: number): { state: JudgeState; touched: Set<string>; everyone: boolean } {
+  let liveness: Map<string, Liveness> | undefined;
+  let gateways: Map<string, GatewayView> | undefined;
+  let proplets: Map<string, JudgedProplet> | undefined;
+  const touched = new Set<string>();
+  let everyone = false;
+  for (const input of inputs) {
+    switch (input.kind) {
+      case 'liveness':
+        liveness ??= new Map(state.liveness);
+        if (input.liveness === undefined) liveness.delete(input.propletId);
+        else liveness.set(input.propletId, input.liveness);
+        touched.add(input.propletId);
+        break;
+      case 'gateway':
+        gateways ??= new Map(state.gateways);
+        if (input.gateway === undefined) gateways.delete(input.replica);
+        else gateways.set(input.replica, input.gateway);
+        everyone = true;
+        break;
+      case 'proplet':
+        proplets ??= new Map(state.proplets);
+        applyFact(proplets, input.propletId, input.fact, now);
+        touched.add(input.propletId);
+        break;
+      case 'tick':
+        everyone = true;
+        break;
+      default: {
+        const never: never = input;
+        return never;
+      }
     }
   }
+  return {
+    state: { ...state, liveness: liveness ?? state.liveness, gateways: gateways ?? state.gateways, proplets: proplets ?? state.proplets },
+    touched,
+    everyone,
+  };
 }
 
-function applyFact(proplets: ReadonlyMap<string, JudgedProplet>, id: string, fact: PropletFact, now: number): ReadonlyMap<string, JudgedProplet> {
-  const out = new Map(proplets);
-  const p = proplets.get(id);
+function applyFact(out: Map<string, JudgedProplet>, id: string, fact: PropletFact, now: number): void {
+  const p = out.get(id);
   switch (fact.kind) {
     case 'registered':
       out.set(id, { type: fact.type, site: fact.site, recorded: fact.health, pending: undefined, knownSince: p?.knownSince ?? now });
-      return out;
+      return;
     case 'site':
       if (p) out.set(id, { ...p, site: fact.site });
-      return out;
+      return;
     case 'healthRecorded':
       // The registry's word replaces any pending verdict: it is what the next judgement starts from.
       if (p) out.set(id, { ...p, recorded: fact.health, pending: undefined });
-      return out;
+      return;
     case 'deregistered':
       out.delete(id);
-      return out;
+      return;
     default: {
       const never: never = fact;
       return never;
