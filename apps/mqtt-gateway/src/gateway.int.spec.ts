@@ -1,8 +1,9 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { gatewayLivenessKey, livenessKey, type NatsNames } from '@propeller/events';
-import { provision } from '@propeller/eventstore';
+import { randomUUID } from 'node:crypto';
+import { gatewayLivenessKey, livenessKey, makeEnvelope, type NatsNames, type PropletDeregistered } from '@propeller/events';
+import { encodeEnvelope, envelopeHeaders, provision, sendCommand } from '@propeller/eventstore';
 import { cleanup, connectTest, testNames, waitFor } from '@propeller/eventstore/testing';
 import { buildAlive, buildMetrics, buildResults, buildTaskMetrics, buildTaskStarted, topicsFor, type ChannelRef, type Layout } from '@propeller/mqtt-protocol';
 import { createShapeSamples } from '@propeller/mqtt-protocol/testing';
@@ -234,5 +235,29 @@ describe('mqtt-gateway connection loss', () => {
     const beat = buildAlive(place, { propletId: `after-reconnect-${domainId}` });
     await publish(beat.topic, beat.payload, beat.qos);
     await waitFor(async () => (await livenessOf(`after-reconnect-${domainId}`)) !== null, 'a heartbeat after the reconnect');
+  });
+});
+
+describe('mqtt-gateway directory', () => {
+  it('learns proplets registered elsewhere from the events, and a deregistered one beats without registering again', async () => {
+    const place = places[0] as ChannelRef;
+    const id = `elsewhere-${domainId}`;
+    // Registered through another path (another replica, an operator): the gateway only sees the event.
+    const data = { propletId: id, origin: 'operator', type: 'external', deviceType: 'esp32', capabilities: ['wasm'], dialect: 'wamr', channel: { domainId, channelId: 'far', layout: 'messages', perPropletTopics: true }, metadata: { tags: [] } };
+    await sendCommand(nc, names, 'proplet', 'register', { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data });
+    await waitFor(() => gateway.directory.get(id) !== undefined, 'the directory to follow PropletRegistered');
+    expect(gateway.directory.get(id)).toEqual({ propletId: id, domainId, channelId: 'far', layout: 'messages', perPropletTopics: true, dialect: 'wamr', deregistered: false });
+
+    const event: PropletDeregistered = { type: 'PropletDeregistered', data: { reason: 'operator', deregisteredAt: new Date().toISOString() } };
+    const env = makeEnvelope({ event, aggregateId: id, meta: { correlationId: randomUUID() }, id: randomUUID(), occurredAt: new Date() });
+    await jetstream(nc).publish(names.eventSubject('proplet', id), encodeEnvelope(env), { headers: envelopeHeaders(env), msgID: env.id });
+    await waitFor(() => gateway.directory.status(id) === 'deregistered', 'the directory to follow PropletDeregistered');
+
+    const requestsBefore = registry.requests.filter((r) => r.propletId === id).length;
+    const beat = buildAlive(place, { propletId: id });
+    await publish(beat.topic, beat.payload, beat.qos);
+    await waitFor(async () => (await livenessOf(id)) !== null, 'the heartbeat in the liveness KV');
+    await gateway.idle();
+    expect(registry.requests.filter((r) => r.propletId === id)).toHaveLength(requestsBefore);
   });
 });
