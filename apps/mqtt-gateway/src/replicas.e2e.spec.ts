@@ -42,6 +42,8 @@ function spawnGateway(replica: string): SpawnedService {
       GATEWAY_REPLICA: replica,
       GATEWAY_SHARE_GROUP: `g-${domainId}`,
       GATEWAY_LIVENESS_REFRESH: '1s',
+      // The test's sessions must not linger on the shared broker for the default week.
+      GATEWAY_SESSION_EXPIRY: '2m',
       PROPELLER_MQTT_CLIENT_ID: `gw-${domainId}-${replica}`,
       METRICS_PORT: '0',
       LOG_LEVEL: 'info',

@@ -30,7 +30,8 @@ export function testGatewayConfig(names: NatsNames, domainId: string, overrides:
     domainId,
     shareGroup: `g-${domainId}`,
     queueCapacity: DEFAULT_QUEUE_CAPACITY,
-    sessionExpiryMs: 10 * 60_000,
+    // Long enough for a restart inside a test, short enough not to pile sessions up on the shared broker.
+    sessionExpiryMs: 2 * 60_000,
     livenessRefreshMs: 1_000,
     natsUrl: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
     natsPrefix: names.prefix,

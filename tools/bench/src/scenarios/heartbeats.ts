@@ -94,6 +94,8 @@ export const scenario: Scenario = {
         MQTT_BROKER: BROKER,
         PROPELLER_DOMAIN_ID: domainId,
         GATEWAY_REPLICA: 'bench',
+        // The bench's persistent session must not linger on the broker for the default week.
+        GATEWAY_SESSION_EXPIRY: '1m',
         PROPELLER_MQTT_CLIENT_ID: `bench-gw-${domainId}`,
         METRICS_PORT: '0',
         LOG_LEVEL: 'info',
