@@ -2,18 +2,20 @@ import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { InvalidError, type CommandDataInput, type CommandName, type NatsNames } from '@propeller/events';
+import { ConflictError, InvalidError, type CommandDataInput, type CommandName, type NatsNames } from '@propeller/events';
 import { sendCommand, type CommandOk } from '@propeller/eventstore';
 import { waitForSequence } from '@propeller/projections';
-import type { ReadModelTables } from '@propeller/read-models';
+import { countUnfinishedTasksOnProplet, type ReadModelTables } from '@propeller/read-models';
 import { createHealth, type Health } from '@propeller/service';
 import { createMetrics, type Logger, type Metrics } from '@propeller/telemetry';
+import { registerAdminRoutes } from './admin/routes';
 import { registerHealthRoutes } from './health';
 import { toErrorAnswer } from './http-errors';
 import { buildOpenApi } from './openapi';
 import { registerPropletRoutes } from './proplets/routes';
 import { ErrorJsonSchema, RouteTable } from './routes';
 import { registerSiteRoutes } from './sites/routes';
+import { registerTaskRoutes } from './tasks/routes';
 
 /** Name of the projection that writes the `proplets` read model (served by the registry). */
 export const PROPLETS_PROJECTION = 'proplets';
@@ -31,6 +33,8 @@ export interface ApiConfig {
     /** How long a write waits for its read model before answering 202 with `Location` (ms; config default 2 s). */
     readYourWritesTimeout: number;
   };
+  /** `MODULE_MAX_BYTES`: the largest Wasm module a task upload may carry (default 16 MiB; larger answers 413). */
+  moduleMaxBytes?: number;
 }
 
 /**
@@ -164,7 +168,7 @@ export function buildApi(o: BuildApiOptions): Api {
     logger: o.logger,
     metrics,
     health,
-    hooks: { assertNoUnfinishedTasks: o.hooks?.assertNoUnfinishedTasks ?? (async () => undefined) },
+    hooks: { assertNoUnfinishedTasks: o.hooks?.assertNoUnfinishedTasks ?? ((propletId) => assertNoUnfinishedTasks(o.db, propletId)) },
     now,
     routes,
     send(name, data, request) {
@@ -191,9 +195,11 @@ export function buildApi(o: BuildApiOptions): Api {
 
   registerPropletRoutes(ctx);
   registerSiteRoutes(ctx);
+  registerTaskRoutes(ctx, o.config.moduleMaxBytes === undefined ? {} : { moduleMaxBytes: o.config.moduleMaxBytes });
+  registerAdminRoutes(ctx);
   registerHealthRoutes(ctx);
 
-  const info = { title: 'Propeller API', version: '1', description: 'Proplets, sites and (later) tasks; snake_case; errors as {error: {code, message, details}}.' };
+  const info = { title: 'Propeller API', version: '1', description: 'Proplets, sites, tasks and admin; snake_case; errors as {error: {code, message, details}}.' };
   let doc: Record<string, unknown> | undefined;
   const openApi = (): Record<string, unknown> => (doc ??= buildOpenApi(routes.routes, info));
   routes.add({
@@ -218,4 +224,27 @@ export function buildApi(o: BuildApiOptions): Api {
     },
     close: () => app.close(),
   };
+}
+
+// Postgres SQLSTATE 42P01: the `tasks` table is not there, i.e. the scheduler never ran on this schema.
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * The default `assertNoUnfinishedTasks`: `ConflictError` (409) while the `tasks` read model shows tasks
+ * scheduled or running on the proplet. With no `tasks` table yet (no scheduler ever ran here) there can
+ * be no task on it, so the delete goes ahead.
+ */
+async function assertNoUnfinishedTasks(db: Kysely<ReadModelTables>, propletId: string): Promise<void> {
+  let n: number;
+  try {
+    n = await countUnfinishedTasksOnProplet(db, propletId);
+  } catch (e) {
+    if ((e as { code?: unknown } | null)?.code === UNDEFINED_TABLE) return;
+    throw e;
+  }
+  if (n > 0) {
+    throw new ConflictError(`proplet ${propletId} has ${n} unfinished task${n === 1 ? '' : 's'}; stop or wait for them (or cordon it) before deleting it`, {
+      details: { propletId, unfinishedTasks: n },
+    });
+  }
 }
