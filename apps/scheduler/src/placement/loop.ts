@@ -382,6 +382,8 @@ export class PlacementLoop {
     this.queue.add({ task: st, since: Date.parse(t.pendingSince), reasons: keys });
     if (previous !== undefined && sameReasons(previous.reasons, keys)) return;
     const reasons = result.unschedulable.explanation.reasons.map((r) => r.message);
+    // After a takeover the queue starts empty: what the log already says need not be said again.
+    if (previous === undefined && t.unschedulableReasons !== undefined && sameReasons(t.unschedulableReasons, reasons)) return;
     this.send('recordUnschedulable', id, { taskId: id, attempt: t.attempt, reasons: reasons.length > 0 ? reasons : ['no proplet is registered'] }, causationId, () => undefined);
   }
 
@@ -401,16 +403,19 @@ export class PlacementLoop {
 
   private schedule(id: string, attempt: number, propletId: string, req: ParsedRequirements, explanation: string, causationId: string): void {
     this.ledger.reserve(id, propletId, req);
+    const token = this.token;
     this.send('schedule', id, { taskId: id, propletId, attempt, explanation: explanation.slice(0, MAX_EXPLANATION_CHARS) }, causationId, (refused) => {
-      if (!refused) return;
-      // Refused for good (the task moved on, or we are not the leader): give the room back.
+      // Not the leader any more: the next holder rebuilds from the log, nothing to undo here.
+      if (!refused || this.token !== token || !this.active) return;
+      // Refused for good (the task moved on) or never delivered: give the room back.
       const t = this.tasks.get(id);
       const placedHere = t !== undefined && isPlaced(t) && t.propletId === propletId;
       if (!placedHere && this.ledger.holder(id) === propletId) {
         this.ledger.release(id);
         this.matchFor(propletId);
       }
-      if (t?.status === 'pending' && t.attempt !== attempt) this.placeTask(id, causationId);
+      // Still waiting (the command never landed, or a newer attempt is due): decide again.
+      if (t?.status === 'pending') this.placeTask(id, causationId);
     });
   }
 
@@ -478,7 +483,14 @@ export class PlacementLoop {
           );
           break;
         } catch (e) {
-          if (isConflict(e) || isNotFound(e) || isInvalid(e) || isNotLeader(e)) {
+          if (isNotLeader(e)) {
+            // The fencing check says another replica holds the lease (or nobody): stop acting at once
+            // rather than wait for the next renewal to notice.
+            refused = true;
+            if (this.token === token) this.stepBack('fencing token refused');
+            break;
+          }
+          if (isConflict(e) || isNotFound(e) || isInvalid(e)) {
             refused = true;
             if (!isConflict(e)) this.log.warn({ err: e, taskId, command: name }, 'task command refused');
             break;
