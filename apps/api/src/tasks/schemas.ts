@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LabelsSchema, PreferredPropletTypeSchema, PropletTypeSchema, QuantitySchema, TaskStatusSchema } from '@propeller/events';
+import { LabelsSchema, PreferredPropletTypeSchema, PropletTypeSchema, QuantitySchema, TaskStatusSchema, type TaskStatus } from '@propeller/events';
 
 /**
  * The REST shapes of the tasks routes, in snake_case and upstream-compatible (ARCHITECTURE.md "Names on
@@ -105,9 +105,14 @@ const intParam = (min: number, max: number, what: string) =>
 const STATUS_RULE = `must be one of ${TaskStatusSchema.options.join(', ')}`;
 /** `GET /tasks` query: filters combine with AND; `offset` default 0, `limit` default 100 (1..1000). */
 export const ListTasksQuerySchema = z.strictObject({
+  // Checked in the transform rather than by a union of enums, whose error would only say "Invalid input".
   status: z
-    .union([z.enum(TaskStatusSchema.options, { error: STATUS_RULE }), z.array(z.enum(TaskStatusSchema.options, { error: STATUS_RULE }))])
-    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .union([z.string(), z.array(z.string())])
+    .transform((v, ctx) => {
+      const list = Array.isArray(v) ? v : [v];
+      for (const s of list) if (!TaskStatusSchema.safeParse(s).success) ctx.addIssue({ code: 'custom', message: STATUS_RULE, input: s });
+      return list as TaskStatus[];
+    })
     .optional()
     .describe('One status or several (any of them)'),
   proplet_id: idString.optional().describe('Tasks whose current (or last) attempt is on this proplet'),
