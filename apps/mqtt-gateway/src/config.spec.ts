@@ -12,13 +12,15 @@ describe('gatewayConfigFrom', () => {
 
   it('takes the replica, client id, domain and gateway knobs from the environment', () => {
     const c = gatewayConfigFrom(shared({ PROPELLER_MQTT_CLIENT_ID: 'fixed', PROPELLER_DOMAIN_ID: 'dom' }), { GATEWAY_REPLICA: 'r2', GATEWAY_QUEUE_CAPACITY: '64', GATEWAY_SESSION_EXPIRY: '1h' }, 'host');
-    expect(c).toMatchObject({ replica: 'r2', clientId: 'fixed', heartbeatClientId: 'fixed-hb', domainId: 'dom', queueCapacity: 64, sessionExpiryMs: 3_600_000 });
+    expect(c).toMatchObject({ replica: 'r2', clientId: 'fixed', heartbeatClientId: 'fixed-hb', domainId: 'dom', queueCapacity: 64, sessionExpiryMs: 3_600_000, protocolVersion: 5 });
+    expect(gatewayConfigFrom(shared(), { GATEWAY_MQTT_VERSION: '3.1.1' }, 'host').protocolVersion).toBe(4);
   });
 
   it.each([
     ['GATEWAY_QUEUE_CAPACITY', '0'],
     ['GATEWAY_SESSION_EXPIRY', '10'],
     ['GATEWAY_REPLICA', 'a/b'],
+    ['GATEWAY_MQTT_VERSION', '3'],
   ])('refuses %s=%s naming the key', (key, value) => {
     let error: unknown;
     try {

@@ -35,6 +35,8 @@ export interface GatewayConfig {
   sessionExpiryMs: number;
   /** `GATEWAY_LIVENESS_REFRESH` (default 5s). */
   livenessRefreshMs: number;
+  /** `GATEWAY_MQTT_VERSION` (default 5): 5, or 4 (3.1.1) for brokers without MQTT 5 — the session then never expires on its own. */
+  protocolVersion: 4 | 5;
   natsUrl: string;
   natsPrefix: string;
 }
@@ -60,6 +62,12 @@ function positiveInt(env: Env, key: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw InvalidError.field(key, raw, 'expected a positive integer');
   return n;
+}
+
+function protocolVersion(raw: string | undefined): 4 | 5 {
+  if (raw === undefined || raw === '5') return 5;
+  if (raw === '4' || raw === '3.1.1') return 4;
+  throw InvalidError.field('GATEWAY_MQTT_VERSION', raw, 'expected 5 or 4 (3.1.1)');
 }
 
 function mqttId(key: string, value: string): string {
@@ -106,6 +114,7 @@ export function gatewayConfigFrom(shared: PropellerConfig, env: Env, host: strin
     queueCapacity: positiveInt(env, 'GATEWAY_QUEUE_CAPACITY', DEFAULT_QUEUE_CAPACITY),
     sessionExpiryMs: duration(env, 'GATEWAY_SESSION_EXPIRY', DEFAULT_SESSION_EXPIRY_MS),
     livenessRefreshMs: duration(env, 'GATEWAY_LIVENESS_REFRESH', DEFAULT_LIVENESS_REFRESH_MS),
+    protocolVersion: protocolVersion(get(env, 'GATEWAY_MQTT_VERSION')),
     natsUrl: shared.nats.url,
     natsPrefix: shared.nats.prefix,
   };

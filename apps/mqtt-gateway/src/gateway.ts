@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { maskUrl } from '@propeller/config';
-import { gatewayLivenessKey, livenessKey, type GatewayLiveness, type NatsNames } from '@propeller/events';
+import { GATEWAY_LIVENESS_FILTER, gatewayLivenessKey, GatewayLivenessSchema, livenessKey, type GatewayLiveness, type NatsNames } from '@propeller/events';
 import { sendCommand } from '@propeller/eventstore';
 import { parseInbound, parseTopic } from '@propeller/mqtt-protocol';
 import type { Metrics } from '@propeller/telemetry';
@@ -57,7 +57,10 @@ export interface RunningGateway {
   mqttConnected(): boolean;
   /** Resolves once every message read so far has been handled. */
   idle(): Promise<void>;
-  /** Stops reading, finishes what was read, disconnects (the persistent session stays), reports `connected: false`. */
+  /**
+   * Leaves the share group when another replica is up, stops reading, finishes what was read, disconnects
+   * (the persistent session stays), reports `connected: false`.
+   */
   stop(): Promise<void>;
 }
 
@@ -200,6 +203,19 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
     },
   );
 
+  /** True when another replica of this prefix reported a live broker connection within three refresh periods. */
+  async function othersConnected(): Promise<boolean> {
+    const own = gatewayLivenessKey(config.replica);
+    const fresh = now().getTime() - 3 * config.livenessRefreshMs;
+    for await (const key of await buckets.liveness.keys(GATEWAY_LIVENESS_FILTER)) {
+      if (key === own) continue;
+      const entry = await buckets.liveness.get(key);
+      const parsed = GatewayLivenessSchema.safeParse(entry && entry.length > 0 ? entry.json() : null);
+      if (parsed.success && parsed.data.connected && Date.parse(parsed.data.at) >= fresh) return true;
+    }
+    return false;
+  }
+
   async function reportLiveness(): Promise<void> {
     const connected = !stopping && link.connected;
     const value: GatewayLiveness = { connected, at: now().toISOString(), broker, ...(connected && connectedSince ? { connectedSince } : {}) };
@@ -228,8 +244,15 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       await Promise.all([queue.idle(), sessionInFlight]);
     },
     async stop() {
-      stopping = true;
       clearInterval(refresh);
+      // A persistent session keeps its turn in the share group while it is away (ADR 0006). When another
+      // replica is up, leave the group first, so nothing more waits for this one; the last replica stays in
+      // it, so the broker keeps its QoS 1 messages until it is back.
+      const leave = await othersConnected().catch(() => false);
+      if (leave) {
+        await link.leaveGroup().catch((e: unknown) => logger.warn({ err: e }, 'cannot leave the share group'));
+      }
+      stopping = true;
       await Promise.all([queue.idle(), sessionInFlight]);
       link.announce(false);
       await link.close();

@@ -29,6 +29,7 @@ export interface LinkEvents {
 export class MqttLink {
   readonly session: MqttClient;
   readonly heartbeats: MqttClient;
+  readonly #sessionFilters: string[];
   #closing = false;
 
   constructor(
@@ -43,12 +44,13 @@ export class MqttLink {
       qos: 1 as const,
       retain: false,
     };
+    this.#sessionFilters = subs.filter((s) => s.qos === 1).map((s) => s.filter);
     this.session = this.#open(
       'session',
       {
         clientId: config.clientId,
         clean: false,
-        properties: { sessionExpiryInterval: Math.floor(config.sessionExpiryMs / 1000) },
+        ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: Math.floor(config.sessionExpiryMs / 1000) } } : {}),
         will,
       },
       subs.filter((s) => s.qos === 1),
@@ -74,6 +76,15 @@ export class MqttLink {
   }
 
   /**
+   * Leaves the share group of the persistent session (unsubscribes its QoS 1 filters), so the broker
+   * routes them to the other replicas only. Resolves on the UNSUBACK, by which time every message the
+   * broker sent before it has been handled (the session handles its messages one at a time, in order).
+   */
+  async leaveGroup(): Promise<void> {
+    if (this.session.connected) await this.session.unsubscribeAsync(this.#sessionFilters);
+  }
+
+  /**
    * Stops reading and disconnects both sessions. The persistent session stays on the broker (QoS 1
    * messages wait there for this client id); the clean one, and its subscriptions, go at once.
    */
@@ -85,7 +96,7 @@ export class MqttLink {
   #open(which: 'session' | 'heartbeats', extra: Partial<IClientOptions>, subs: Subscription[], handler: MessageHandler): MqttClient {
     const c = this.config;
     const client = connect(c.broker, {
-      protocolVersion: 5,
+      protocolVersion: c.protocolVersion,
       reconnectPeriod: RECONNECT_MIN_MS,
       connectTimeout: 10_000,
       keepalive: 30,

@@ -7,6 +7,7 @@ import { cleanup, connectTest, testNames, waitFor } from '@propeller/eventstore/
 import { buildAlive, buildCreate, type ChannelRef } from '@propeller/mqtt-protocol';
 import { spawnNode, waitUntilServing, type SpawnedService } from '@propeller/service/testing';
 import type { MqttClient } from 'mqtt';
+import { gatewayStatusTopic } from './mqtt-link';
 import { ensureInbox } from './nats';
 import { cleanupInbox, connectDevice, startRegistryDouble, testDomainId, TEST_BROKER, type RegistryDouble } from './testing';
 
@@ -116,6 +117,21 @@ describe('two gateway processes sharing the subscriptions', () => {
     }
   }, 40_000);
 
+  it('a replica stopped while another runs leaves the share group: every create sent after reaches the survivor', async () => {
+    const b = gateways.get('b');
+    expect((await b?.proc.stop('SIGTERM'))?.code).toBe(0);
+    const before = registry.requests.filter((r) => r.origin === 'create').length;
+    for (let i = 0; i < DEVICES; i++) {
+      const create = buildCreate(placeOf(i), { propletId: idOf(i), deviceType: 'rpi', capabilities: ['wasm', 'after-stop'] });
+      await (devices[i] as MqttClient).publishAsync(create.topic, create.payload, { qos: 1 });
+    }
+    // Had b kept its persistent session in the group, about half of these would wait for b on the broker.
+    await waitFor(() => registry.requests.filter((r) => r.origin === 'create').length === before + DEVICES, 'every create handled by a', 15_000);
+    // b comes back under the same replica id (same persistent session) for the next test.
+    const proc = spawnGateway('b');
+    gateways.set('b', { proc, base: await waitUntilServing(proc, 25_000) });
+  }, 40_000);
+
   it('lose no device for more than one beat when one gateway is killed', async () => {
     // Every replica knows every proplet (from the events), whichever replica handled its create: beats register nothing.
     const heartbeatRegistrations = () => registry.requests.filter((r) => r.origin === 'heartbeat').length;
@@ -141,10 +157,19 @@ describe('two gateway processes sharing the subscriptions', () => {
       await waitFor(() => seen.size === DEVICES, 'every device beating', 10_000).catch((e: unknown) => {
         throw new Error(`${String(e)}; seen ${seen.size}`);
       });
+      // The broker says so when a replica dies: its last-will on its status topic.
+      const watcher = devices[0] as MqttClient;
+      const wills: string[] = [];
+      watcher.on('message', (topic, payload) => {
+        if (topic === gatewayStatusTopic(domainId, 'b')) wills.push(payload.toString());
+      });
+      await watcher.subscribeAsync(gatewayStatusTopic(domainId, 'b'), { qos: 1 });
       const killedAt = Date.now();
       const b = gateways.get('b');
       await b?.proc.stop('SIGKILL');
       gateways.delete('b');
+      await waitFor(() => wills.length > 0, 'the killed replica last-will');
+      expect(JSON.parse(wills[0] as string)).toEqual({ replica: 'b', connected: false });
       await new Promise((r) => setTimeout(r, 5 * BEAT_MS));
       const end = Date.now();
       for (let i = 0; i < DEVICES; i++) {

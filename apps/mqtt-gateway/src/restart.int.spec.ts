@@ -36,31 +36,41 @@ afterAll(async () => {
   await nc.close();
 });
 
-describe('mqtt-gateway persistent session', () => {
+describe.each([5, 4] as const)('mqtt-gateway persistent session over MQTT %s', (protocolVersion) => {
   it('delivers a result published while the only gateway was stopped once it is back (QoS 1), while heartbeats do not pile up', async () => {
-    // One config = one fixed client id, as a replica keeps across restarts.
-    const config = testGatewayConfig(names, domainId, { replica: 'only' });
+    const replica = `only-v${protocolVersion}`;
+    const wireId = `wire-while-down-v${protocolVersion}`;
+    const propletId = `p-v${protocolVersion}`;
+    // One config = one fixed client id, as a replica keeps across restarts. Its own share group: the other
+    // version's stopped replica keeps its persistent session, and with it its turn in a common group (ADR 0006).
+    const config = testGatewayConfig(names, domainId, { replica, protocolVersion, shareGroup: `g-${domainId}-${replica}` });
     const start = () => startGateway({ config, nc, names, metrics: testMetrics(), logger: memoryLogger() });
     gateway = await start();
     await gateway.stop();
     gateway = undefined;
     const kv = await new Kvm(nc).open(names.kv.liveness);
-    expect((await kv.get(gatewayLivenessKey('only')))?.json()).toMatchObject({ connected: false });
+    expect((await kv.get(gatewayLivenessKey(replica)))?.json()).toMatchObject({ connected: false });
 
-    const result = buildResults(place, { wireId: 'wire-while-down', propletId: 'p1', results: '7' });
+    const result = buildResults(place, { wireId, propletId, results: '7' });
     await device.publishAsync(result.topic, result.payload, { qos: 1 });
-    const beat = buildAlive(place, { propletId: 'p1' });
+    const beat = buildAlive(place, { propletId });
     await device.publishAsync(beat.topic, beat.payload, { qos: 1 });
 
     const jsm = await jetstreamManager(nc);
-    expect((await jsm.streams.info(names.inboxStream)).state.messages).toBe(0);
+    const stored = async (): Promise<number> => {
+      const m = await jsm.streams.getMessage(names.inboxStream, { last_by_subj: names.inboxSubject('results', wireId) }).catch(() => null);
+      return m === null ? 0 : 1;
+    };
+    expect(await stored()).toBe(0);
     gateway = await start();
-    await waitFor(async () => (await jsm.streams.info(names.inboxStream)).state.messages === 1, 'the result in the inbox after the restart');
-    const consumer = await jetstream(nc).consumers.get(names.inboxStream, { filter_subjects: names.inboxSubject('results', 'wire-while-down') });
-    expect((await consumer.next({ expires: 2_000 }))?.json()).toMatchObject({ kind: 'results', message: { task_id: 'wire-while-down', results: '7' } });
+    await waitFor(async () => (await stored()) === 1, 'the result in the inbox after the restart');
+    const consumer = await jetstream(nc).consumers.get(names.inboxStream, { filter_subjects: names.inboxSubject('results', wireId) });
+    expect((await consumer.next({ expires: 2_000 }))?.json()).toMatchObject({ kind: 'results', message: { task_id: wireId, results: '7' } });
     await gateway.idle();
     // The heartbeat sent while no gateway listened was QoS 0 on a clean session: gone, not replayed late.
-    expect(await kv.get(livenessKey('p1'))).toBeNull();
-    expect((await kv.get(gatewayLivenessKey('only')))?.json()).toMatchObject({ connected: true });
+    expect(await kv.get(livenessKey(propletId))).toBeNull();
+    expect((await kv.get(gatewayLivenessKey(replica)))?.json()).toMatchObject({ connected: true });
+    await gateway.stop();
+    gateway = undefined;
   });
 });

@@ -33,6 +33,7 @@ export function testGatewayConfig(names: NatsNames, domainId: string, overrides:
     // Long enough for a restart inside a test, short enough not to pile sessions up on the shared broker.
     sessionExpiryMs: 2 * 60_000,
     livenessRefreshMs: 1_000,
+    protocolVersion: 5,
     natsUrl: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
     natsPrefix: names.prefix,
     ...overrides,
