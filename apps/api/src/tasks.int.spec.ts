@@ -5,9 +5,11 @@ import { Objm } from '@nats-io/obj';
 import type { StoredEnvelope } from '@propeller/events';
 import { EventStore, publishDeadLetter, replayDeadLetter } from '@propeller/eventstore';
 import { testEnvelope, waitFor } from '@propeller/eventstore/testing';
+import { buildApi } from './app';
 import { openApiPath } from './openapi';
 import { serveAdminRequests } from './admin/protocol';
 import { taskIdForKey } from './tasks/view';
+import { testLogger } from './testing';
 import { ADD_WASM, openTasksWorld, paddedWasm, type TasksWorld } from './testing/tasks-world';
 
 // The tasks half of the REST API against the real NATS and Postgres, with the real registry and the
@@ -196,6 +198,27 @@ describe('REST tasks API', () => {
     });
   });
 
+  describe('module uploads larger than one NATS message', () => {
+    it('stores a 2 MiB module by digest and creates the task referring to it (the command carries only the digest)', async () => {
+      // Another API on the same world, with room for 4 MiB modules (this file's API allows 4 KiB).
+      const roomy = buildApi({ db: w.db, nc: w.nc, names: w.names, config: { api: { readYourWritesTimeout: 2000 }, moduleMaxBytes: 4 * 1024 * 1024 }, logger: testLogger() });
+      try {
+        const port = await roomy.listen(0, '127.0.0.1');
+        const module = paddedWasm(2 * 1024 * 1024);
+        expect(module.length).toBeGreaterThan(w.nc.info?.max_payload ?? 1024 * 1024);
+        const res = await fetch(`http://127.0.0.1:${port}/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(addTask({ file: module.toString('base64') })) });
+        expect(res.status).toBe(201);
+        const body = (await res.json()) as { id: string; module: { digest: string; size: number } };
+        const digest = `sha256:${createHash('sha256').update(module).digest('hex')}`;
+        expect(body.module).toEqual({ digest, size: module.length, source: 'inline' });
+        const stored = await (await new Objm(w.nc).open(w.names.modules)).getBlob(digest);
+        expect(stored === null ? null : createHash('sha256').update(stored).digest('hex')).toBe(digest.slice('sha256:'.length));
+      } finally {
+        await roomy.close();
+      }
+    });
+  });
+
   describe('POST /tasks/batch', () => {
     it('creates up to 100 tasks in request order, keyed <key>/<i> with Idempotency-Key', async () => {
       const key = `batch-${randomUUID()}`;
@@ -313,6 +336,7 @@ describe('REST tasks API', () => {
       expect((await w.http('GET', `/tasks/${id}/events`)).status).toBe(404);
       expect((await w.http('POST', `/tasks/${id}/start`)).status).toBe(404);
       expect((await w.http('GET', `/tasks/${randomUUID()}`)).status).toBe(404);
+      expect((await w.http('DELETE', `/tasks/${randomUUID()}`)).status).toBe(404);
     });
   });
 
