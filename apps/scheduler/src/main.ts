@@ -38,6 +38,7 @@ void runService({
         loadBalancingRatio: config.scheduler.loadBalancingRatio,
         autoEvacuateTasks: config.healthMonitor.autoEvacuateTasks,
         moduleMaxBytes: config.moduleMaxBytes,
+        retentionMs: config.taskRetention,
       });
       ctx.health.register('nats', scheduler.checks.nats);
       ctx.health.register('postgres', scheduler.checks.postgres);

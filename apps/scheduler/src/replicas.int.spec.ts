@@ -215,14 +215,20 @@ describe('two scheduler replicas', () => {
     await waitFor(() => tally.scheduled >= before + done.length, 'the queued tasks to be placed by the survivor', 15_000);
     const resumedMs = (tally.scheduledAt[before] as number) - killedAt;
 
-    expect(standby.events.some((e) => e.event === 'active')).toBe(true);
-    // Takeover happens when the dead holder's last renewal expires (at most the TTL), then the log is folded and the queue rebuilt.
-    expect(resumedMs).toBeLessThan(LEASE_TTL_MS + 1500);
+    // Takeover happens when the dead holder's last renewal expires (at most the TTL after the kill;
+    // the child reports it within 50 ms, the server expires the key on its own timer); placement follows as soon as the survivor has rebuilt.
+    const tookOver = standby.events.find((e) => e.event === 'active' && e.at >= killedAt);
+    expect(tookOver).toBeDefined();
+    const takeoverMs = (tookOver as ChildEvent).at - killedAt;
+    expect(takeoverMs).toBeLessThanOrEqual(LEASE_TTL_MS + 500);
+    expect(resumedMs - takeoverMs).toBeLessThan(1000);
     expect([...tally.scheduledPerAttempt.values()].every((n) => n === 1)).toBe(true);
     expect(tally.scheduledPerAttempt.size).toBe(PROPLETS * ROOM + done.length);
     for (const [propletId, max] of tally.maxLoad) expect({ propletId, max: Math.min(max, ROOM) }).toEqual({ propletId, max });
     expect([...tally.maxLoad.values()].every((m) => m === ROOM)).toBe(true);
     tally.stop();
-    process.stdout.write(`replicas test: burst of ${TASKS} placed/queued in ${burstMs} ms; placement resumed ${resumedMs} ms after SIGKILL (lease TTL ${LEASE_TTL_MS} ms)\n`);
+    process.stdout.write(
+      `replicas test: burst of ${TASKS} placed/queued in ${burstMs} ms; after SIGKILL the survivor took the lease in ${takeoverMs} ms and placed again at ${resumedMs} ms (lease TTL ${LEASE_TTL_MS} ms)\n`,
+    );
   }, 120_000);
 });

@@ -5,12 +5,12 @@ import { sql, type Kysely } from 'kysely';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
 import { EventStore, type CommandContext } from '@propeller/eventstore';
-import { migrate, ProjectionRunner, type RunnerLogger } from '@propeller/projections';
+import { migrate, ProjectionRunner, waitForSequence, type RunnerLogger } from '@propeller/projections';
 import { tasksMigrations, type TasksTables } from '@propeller/read-models';
 import type { PolicyName } from '@propeller/scheduling';
 import { serveTaskCommands } from './commands/serve';
 import { PlacementLoop } from './placement/loop';
-import { tasksProjection } from './read-model/projection';
+import { TASKS_PROJECTION, tasksProjection } from './read-model/projection';
 
 /** Name of the counter of answered task commands, by command and outcome (`ok` or an error code). */
 export const COMMANDS_METRIC = 'propeller_scheduler_commands_total';
@@ -35,6 +35,8 @@ export interface StartSchedulerOptions {
   autoEvacuateTasks?: boolean;
   /** `MODULE_MAX_BYTES` (default 16 MiB). */
   moduleMaxBytes?: number;
+  /** `TASK_RETENTION` in ms: finished tasks are archived and purged this long after they end (default: never). */
+  retentionMs?: number;
   /** Lease holder name shown to operators (default `<hostname>/<pid>`). */
   holder?: string;
   /** How often a standby projection checks its lease (default 1000 ms). */
@@ -108,6 +110,9 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
     ...(o.holder ? { holder: o.holder } : {}),
     ...(o.logger ? { logger: o.logger } : {}),
     onFinished: (status, seconds) => duration.observe({ status }, seconds),
+    ...(o.retentionMs === undefined ? {} : { retentionMs: o.retentionMs }),
+    projected: (seq) => waitForSequence(o.db, TASKS_PROJECTION, seq, 10_000),
+    purge: (taskId) => store.purge('task', taskId),
   });
   await loop.start();
   const runner = new ProjectionRunner({

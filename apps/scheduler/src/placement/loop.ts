@@ -66,6 +66,12 @@ export interface PlacementLoopOptions {
   onFinished?: (status: 'completed' | 'failed' | 'stopped', seconds: number) => void;
   /** Random numbers for `hybrid` (default `Math.random`). */
   random?: () => number;
+  /** `TASK_RETENTION` in ms: a task finished this long ago is archived and its subject purged (default: never). */
+  retentionMs?: number;
+  /** Resolves true once the `tasks` read model has applied `seq`; the subject of an archived task is purged only then. */
+  projected?: (seq: number) => Promise<boolean>;
+  /** Purges one task's events (`EventStore.purge`). */
+  purge?: (taskId: string) => Promise<unknown>;
 }
 
 /** What the loop reports about itself (tests, `/health`). */
@@ -117,6 +123,9 @@ export class PlacementLoop {
   private ledger = new CapacityLedger();
   private queue = new PendingQueue();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly retention = new Map<string, NodeJS.Timeout>();
+  /** Archived tasks whose subject is not purged yet, with the sequence of their `TaskArchived`. */
+  private readonly toPurge = new Map<string, number>();
   private readonly inFlight = new Set<string>();
   private policyState: PolicyState = initialPolicyState();
   private active = false;
@@ -181,7 +190,7 @@ export class PlacementLoop {
   private onEvent(stored: StoredEnvelope): void {
     if (stored.aggregate !== 'task' && stored.aggregate !== 'proplet' && stored.aggregate !== 'site') return;
     const event = parseStoredEvent(stored);
-    if (event.aggregate === 'task') this.onTaskEvent(event.aggregateId, { type: event.type, data: event.data } as TaskEvent, stored.id);
+    if (event.aggregate === 'task') this.onTaskEvent(event.aggregateId, { type: event.type, data: event.data } as TaskEvent, stored.id, stored.seq);
     else if (event.aggregate === 'proplet') this.onPropletEvent(event.aggregateId, { type: event.type, data: event.data } as PropletEvent);
     else if (event.type === 'SiteEvacuationPaused') this.pausedSites.add(event.data.site);
     else if (event.type === 'SiteEvacuationResumed') {
@@ -192,7 +201,7 @@ export class PlacementLoop {
     }
   }
 
-  private onTaskEvent(id: string, e: TaskEvent, eventId: string): void {
+  private onTaskEvent(id: string, e: TaskEvent, eventId: string, seq: number): void {
     const before = this.tasks.get(id);
     const after: TaskState = taskDecider.evolve(before ?? taskDecider.initialState(), e);
     if (before !== undefined && isPlaced(before)) this.onProplet.get(before.propletId)?.delete(id);
@@ -212,6 +221,7 @@ export class PlacementLoop {
       set.add(e.data.fromPropletId);
     }
     if (e.type === 'TaskCreated' || e.type === 'TaskUpdated') this.schedulingTasks.delete(id);
+    if (e.type === 'TaskArchived') this.toPurge.set(id, seq);
     if (!this.active) return;
 
     // ---- reacting (the lease holder only) ----
@@ -244,6 +254,9 @@ export class PlacementLoop {
           if (FINISHED.has(e.type) && after.status !== 'absent' && isLive(after) && after.startedAt !== undefined && 'finishedAt' in after) {
             this.o.onFinished?.(after.status as 'completed' | 'failed' | 'stopped', Math.max(0, (Date.parse(after.finishedAt) - Date.parse(after.startedAt)) / 1000));
           }
+          if (isLive(after)) this.armRetention(id, after);
+          else this.clearRetention(id);
+          if (e.type === 'TaskArchived') this.purgeArchived(id, seq);
         }
     }
   }
@@ -300,6 +313,8 @@ export class PlacementLoop {
     this.token = 0;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    for (const t of this.retention.values()) clearTimeout(t);
+    this.retention.clear();
     this.queue = new PendingQueue();
     this.ledger = new CapacityLedger();
   }
@@ -311,11 +326,58 @@ export class PlacementLoop {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.policyState = initialPolicyState();
+    for (const t of this.retention.values()) clearTimeout(t);
+    this.retention.clear();
     for (const [id, t] of this.tasks) {
+      this.armRetention(id, t);
       if (!isPlaced(t)) continue;
       this.ledger.reserve(id, t.propletId, this.requirementsOf(id, t.spec));
       this.arm(id, t);
     }
+    // Archived by a holder that died before purging: purge now.
+    for (const [id, seq] of this.toPurge) this.purgeArchived(id, seq);
+  }
+
+  // ---- retention ----
+
+  private armRetention(id: string, t: LiveTask): void {
+    const ms = this.o.retentionMs;
+    if (ms === undefined || !(t.status === 'completed' || t.status === 'failed' || t.status === 'stopped')) return;
+    this.clearRetention(id);
+    const due = Date.parse(t.finishedAt) + ms;
+    const fire = (): void => {
+      const left = due - Date.now();
+      if (left > 0) {
+        this.retention.set(id, setTimeout(fire, Math.min(left, MAX_TIMER_MS)));
+        return;
+      }
+      this.retention.delete(id);
+      if (this.active && this.tasks.has(id)) this.send('archive', id, { taskId: id }, `retention-${id}`, () => undefined);
+    };
+    this.retention.set(id, setTimeout(fire, Math.max(0, Math.min(due - Date.now(), MAX_TIMER_MS))));
+  }
+
+  private clearRetention(id: string): void {
+    const timer = this.retention.get(id);
+    if (timer !== undefined) clearTimeout(timer);
+    this.retention.delete(id);
+  }
+
+  /** Purges an archived task's subject once the read model has dropped its rows (so the projection sees `TaskArchived`). */
+  private purgeArchived(id: string, seq: number): void {
+    const { purge, projected } = this.o;
+    if (purge === undefined) return;
+    const token = this.token;
+    void (async () => {
+      try {
+        if (projected !== undefined && !(await projected(seq))) return;
+        if (this.token !== token || !this.active) return;
+        await purge(id);
+        this.toPurge.delete(id);
+      } catch (e) {
+        this.log.warn({ err: e, taskId: id }, 'cannot purge an archived task yet; the next holder tries again');
+      }
+    })();
   }
 
   // ---- placing ----
@@ -458,9 +520,9 @@ export class PlacementLoop {
    * Sends a task command with the lease's fencing token, at most `maxInFlight` at once. Transport
    * failures are retried (every command here is idempotent); `done(true)` reports a refusal.
    */
-  private send(name: 'schedule' | 'recordUnschedulable' | 'recordTimeout' | 'evacuate', taskId: string, data: Record<string, unknown>, causationId: string, done: (refused: boolean) => void): void {
+  private send(name: 'schedule' | 'recordUnschedulable' | 'recordTimeout' | 'evacuate' | 'archive', taskId: string, data: Record<string, unknown>, causationId: string, done: (refused: boolean) => void): void {
     const token = this.token;
-    const fenced = name !== 'evacuate';
+    const fenced = name !== 'evacuate' && name !== 'archive';
     if (name === 'schedule') this.inFlight.add(taskId);
     const run = async (): Promise<void> => {
       let refused = false;
