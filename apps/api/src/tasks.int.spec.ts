@@ -233,6 +233,10 @@ describe('REST tasks API', () => {
       expect(again.status).toBe(201);
       const listed = await w.http('GET', '/tasks?limit=1000');
       expect(listed.body.tasks.filter((t: { labels: Record<string, string> }) => t.labels['batch'] === key)).toHaveLength(3);
+      // The same key with item 2 changed: that item is a conflict, and the error names it.
+      const changed = await w.http('POST', '/tasks/batch', { tasks: [body.tasks[0], body.tasks[1], { ...body.tasks[2], image_url: 'https://x.test/other.wasm' }] }, { 'idempotency-key': key });
+      expect(changed.status).toBe(409);
+      expect(changed.body.error.details).toMatchObject({ index: 2, taskId: taskIdForKey(key, 2) });
     });
 
     it('validates every item before creating any, and refuses more than 100', async () => {
