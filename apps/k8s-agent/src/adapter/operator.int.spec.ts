@@ -17,7 +17,8 @@ import { PROPLET_LABEL } from '../reconcile/deployment';
  * The adapter (real @kubernetes/client-node calls) against the in-repo FAKE API server, or against
  * the cluster of KUBECONFIG when it is set. Cases that need to play the kubelet, compact the watch
  * history or inject failures only run on the fake; each says why. Propeller itself is the
- * in-memory FakePropeller (the NATS port does not exist yet).
+ * in-memory FakePropeller, so each case can play the scheduler and the health monitor exactly;
+ * nats-propeller.int.spec.ts runs the operator on the real NATS port, registry and scheduler.
  *
  * The suffix is .int.spec.ts because it runs a real HTTP server and real client; it needs no NATS.
  */

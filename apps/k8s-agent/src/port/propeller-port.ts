@@ -5,9 +5,9 @@ import type { PropletHealth, TaskStatus } from '../names';
  * How the operator talks to Propeller (registry, scheduler, liveness KV). The reconcile logic never
  * calls it: it returns actions, and the adapter carries them out through this port.
  *
- * Implementations: `FakePropeller` (in-memory, src/testing) for tests. The NATS implementation
- * (commands `<p>.commands.proplet.*` / `task.*`, the `<p>_liveness` KV, proplet and task events) is
- * still to be written, once the registry and scheduler services exist.
+ * Implementations: `NatsPropellerPort` (src/adapter/nats-propeller.ts: commands
+ * `<p>.commands.proplet.*` / `task.*`, a view folded from proplet and task events, the
+ * `<p>_liveness` KV), and `FakePropeller` (in-memory, src/testing) for the adapter tests.
  */
 export interface PropellerPort {
   /** Registers or re-registers a proplet; idempotent (same registration twice changes nothing). */
