@@ -68,14 +68,15 @@ export function tasksTable(page: Json): string {
 export function taskDetails(t: Json): string {
   const entries: Array<[string, unknown]> = [
     ['id', t['id']],
-    ['name', t['name']],
+    ['name', t['function_name'] === undefined || t['function_name'] === t['name'] ? t['name'] : `${str(t['name'])} (calls ${str(t['function_name'])})`],
     ['status', `${str(t['status'])} (state ${str(t['state'])})`],
     ['proplet', t['proplet_id']],
     ['attempt', t['max_attempts'] === undefined ? t['attempt'] : `${str(t['attempt'])} of ${str(t['max_attempts'])}`],
     ['inputs', t['inputs']],
-    ['module', t['module'] ?? t['image_url']],
+    ['module', moduleLine(t)],
     ['selector', t['proplet_selector']],
     ['preferred', t['preferred_proplet_type']],
+    ['timeout', typeof t['timeout_ms'] === 'number' ? `${t['timeout_ms']} ms per attempt` : t['timeout_ms'] === null ? 'none' : undefined],
   ];
   if (t['results'] !== undefined && t['results'] !== null) entries.push(['results', typeof t['results'] === 'string' ? t['results'] : JSON.stringify(t['results'])]);
   if (typeof t['error'] === 'string' && t['error'] !== '') entries.push(['error', t['error']]);
@@ -84,6 +85,12 @@ export function taskDetails(t: Json): string {
   if (typeof t['explanation'] === 'string' && t['explanation'] !== '') entries.push(['placed because', t['explanation']]);
   entries.push(['created', t['created_at']], ['updated', t['updated_at']]);
   return details(entries);
+}
+
+function moduleLine(t: Json): string {
+  const m = t['module'] as Json | null | undefined;
+  if (m !== null && m !== undefined) return `${str(m['digest'])} (${str(m['size'])} bytes, ${str(m['source'])})`;
+  return str(t['image_url']);
 }
 
 /** `propeller tasks events`: the timeline, oldest first. */
@@ -119,18 +126,15 @@ export function resultText(results: unknown): string {
   return typeof results === 'string' ? results : JSON.stringify(results);
 }
 
-/** Rows of a dead-letter listing; fields are read loosely (`consumer`, `seq`, `error`, `event_type`...). */
+/** `propeller admin dlq list`: SEQ is what `admin dlq replay` takes. */
 export function deadLettersTable(items: Json[]): string {
   if (items.length === 0) return 'the dead-letter queue is empty';
   return table(
-    ['CONSUMER', 'SEQ', 'EVENT', 'AGGREGATE', 'ERROR', 'AT'],
-    items.map((d) => [
-      str(d['consumer']),
-      str(d['seq'] ?? d['sequence']),
-      str(d['event_type'] ?? d['type']),
-      str(d['aggregate_id'] ?? d['aggregate']),
-      str(d['error']),
-      str(d['failed_at'] ?? d['at']),
-    ]),
+    ['SEQ', 'CONSUMER', 'EVENT', 'AGGREGATE', 'ATTEMPTS', 'ERROR', 'DEAD SINCE'],
+    items.map((d) => {
+      const e = (d['error'] ?? {}) as Json;
+      const aggregate = d['aggregate'] === undefined || d['aggregate'] === null ? d['aggregate_id'] : `${str(d['aggregate'])}/${str(d['aggregate_id'])}`;
+      return [str(d['seq']), str(d['consumer']), str(d['type']), str(aggregate), str(d['attempts']), typeof e === 'object' ? `${str(e['code'])}: ${str(e['message'])}` : str(e), str(d['dead_at'])];
+    }),
   );
 }

@@ -24,11 +24,13 @@ export function adminCommand(deps: CliDeps): Command {
 
   dlq
     .command('replay <seq>')
-    .description('Hand a dead letter (by its sequence in the dead-letter queue) back to its consumer')
-    .action(async (seq: string, _o: unknown, cmd: Command) => {
+    .description("Hand a dead letter (its SEQ in `dlq list`) back to its consumer's handler; it leaves the queue once handled")
+    .option('--consumer <name>', 'check that the letter belongs to this consumer')
+    .action(async (seq: string, o: { consumer?: string }, cmd: Command) => {
       const ctx = contextOf(cmd, deps);
-      const res = await ctx.client.request<Json>('POST', apiPath`/admin/dlq/${seq}/replay`);
-      printWrite(ctx, res, () => `dead letter ${seq} replayed`);
+      const path = o.consumer === undefined ? apiPath`/admin/dlq/${seq}/replay` : apiPath`/admin/dlq/${o.consumer}/${seq}/replay`;
+      const res = await ctx.client.request<Json>('POST', path);
+      printWrite(ctx, res, (b) => `dead letter ${seq} replayed by ${String(b['consumer'] ?? o.consumer ?? 'its consumer')}`);
     });
 
   admin
@@ -37,7 +39,7 @@ export function adminCommand(deps: CliDeps): Command {
     .action(async (projection: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd, deps);
       const res = await ctx.client.request<Json>('POST', apiPath`/admin/projections/${projection}/rebuild`);
-      printWrite(ctx, res, (b) => `projection ${projection} rebuilt${typeof b?.['checkpoint'] === 'number' ? ` up to sequence ${b['checkpoint']}` : ''}`);
+      printWrite(ctx, res, () => `projection ${projection}: emptied and replaying from the start of the log (the read model catches up as it goes)`);
     });
 
   return admin;

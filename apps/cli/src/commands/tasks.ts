@@ -2,10 +2,12 @@ import { Command } from 'commander';
 import { collectList, parseIntOption } from '../args';
 import { apiPath } from '../client';
 import { contextOf, printWrite, type CliDeps } from '../context';
-import { json } from '../output';
+import { basename } from 'node:path';
+import { json, TaskFailedError, UsageError } from '../output';
 import { idempotencyHeaders, taskBody, withTaskOptions, type TaskOptions } from '../task-request';
 import { eventsTable, resultText, taskDetails, tasksTable } from '../views';
-import { loadModule } from '../wasm';
+import { chooseFunction, loadModule } from '../wasm';
+import { failureMessage } from './run';
 
 type Json = Record<string, unknown>;
 
@@ -26,11 +28,15 @@ export function tasksCommand(deps: CliDeps): Command {
       .description('Create a task calling export <name> of a .wasm/.wat module (or --image-url); it waits for `tasks start` unless --start'),
   )
     .option('--image-url <ref>', 'fetch the module from this URL or OCI reference instead of uploading a file')
+    .option('--function <export>', 'the export to call when it is not <name>')
     .option('--start', 'start it at once')
-    .action(async (name: string, module: string | undefined, o: TaskOptions & { start?: boolean }, cmd: Command) => {
+    .action(async (name: string, module: string | undefined, o: TaskOptions & { start?: boolean; function?: string }, cmd: Command) => {
       const ctx = contextOf(cmd, deps);
+      if (module === undefined && o.imageUrl === undefined) throw new UsageError('give a module file (.wasm or .wat) or --image-url');
       const loaded = module === undefined ? undefined : await loadModule(module);
+      if (loaded !== undefined) chooseFunction(loaded.functions, o.function ?? name, basename(loaded.file));
       const body = taskBody(name, o, loaded === undefined ? {} : { file: loaded.bytes });
+      if (o.function !== undefined) body['function_name'] = o.function;
       if (o.start === true) body['start'] = true;
       const res = await ctx.client.request<Json>('POST', '/tasks', { body, headers: idempotencyHeaders(o) });
       printWrite(ctx, res, (t) => `task ${String(t['id'])} ${String(t['status'])}\n${taskDetails(t)}`);
@@ -63,16 +69,24 @@ export function tasksCommand(deps: CliDeps): Command {
       ctx.io.out(ctx.json ? json(res.body) : taskDetails(res.body));
     });
 
-  for (const verb of ['start', 'stop'] as const) {
-    tasks
-      .command(`${verb} <id>`)
-      .description(verb === 'start' ? 'Start a created task (it is placed on a proplet)' : 'Stop a task wherever it is (terminal)')
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = contextOf(cmd, deps);
-        const res = await ctx.client.request<Json>('POST', `${apiPath`/tasks/${id}`}/${verb}`);
-        printWrite(ctx, res, (t) => `task ${String(t['id'] ?? id)} ${String(t['status'] ?? `${verb} requested`)}`);
-      });
-  }
+  tasks
+    .command('start <id>')
+    .description('Start a created task (it becomes pending and is placed on a proplet)')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd, deps);
+      const res = await ctx.client.request<Json>('POST', apiPath`/tasks/${id}/start`);
+      printWrite(ctx, res, (t) => `task ${id} ${String(t['status'])}`);
+    });
+
+  tasks
+    .command('stop <id>')
+    .description('Stop a task wherever it is (terminal; a running attempt is told to stop)')
+    .option('--reason <text>', 'why (recorded in the event)')
+    .action(async (id: string, o: { reason?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd, deps);
+      const res = await ctx.client.request<Json>('POST', apiPath`/tasks/${id}/stop`, o.reason === undefined ? {} : { body: { reason: o.reason } });
+      printWrite(ctx, res, (t) => `task ${id} ${String(t['status'])}`);
+    });
 
   tasks
     .command('delete <id>')
@@ -80,7 +94,8 @@ export function tasksCommand(deps: CliDeps): Command {
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd, deps);
       const res = await ctx.client.request<Json>('DELETE', apiPath`/tasks/${id}`);
-      printWrite(ctx, res, () => `task ${id} deleted`);
+      // 204 has no body: scripts get a small object saying what happened.
+      printWrite(ctx, res.status === 204 ? { ...res, body: { id, deleted: true } } : res, () => `task ${id} deleted`);
     });
 
   tasks
@@ -91,9 +106,9 @@ export function tasksCommand(deps: CliDeps): Command {
       const res = await ctx.client.get<Json>(apiPath`/tasks/${id}/results`);
       if (ctx.json) return ctx.io.out(json(res.body));
       const b = res.body ?? {};
-      if (typeof b['error'] === 'string' && b['error'] !== '') ctx.io.err(`task ${id} failed: ${b['error']}`);
-      if ('results' in b && b['results'] !== null && b['results'] !== undefined) ctx.io.out(resultText(b['results']));
-      else ctx.io.err(`task ${id} has no result${typeof b['status'] === 'string' ? ` (status ${b['status']})` : ''}`);
+      if (b['status'] === 'failed') throw new TaskFailedError(failureMessage({ ...b, id }), b);
+      if (b['results'] === null || b['results'] === undefined) throw new TaskFailedError(`task ${id} has no result yet (status ${String(b['status'])})`, b);
+      ctx.io.out(resultText(b['results']));
     });
 
   tasks
