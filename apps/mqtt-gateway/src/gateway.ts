@@ -24,6 +24,8 @@ import { BoundedKeyedQueue } from './work-queue';
 
 /** Counter of dropped device messages, by topic kind and reason (protocol rejections, `nats_error`, `refused`, `unknown_topic`). */
 export const REJECTED_METRIC = 'propeller_gateway_rejected_messages_total';
+/** Histogram of the time from reading a message to its last NATS write, by connection (`session`, `heartbeats`). */
+export const HANDLING_METRIC = 'propeller_gateway_handling_seconds';
 /** Counter of device messages received, by topic kind. */
 export const RECEIVED_METRIC = 'propeller_gateway_messages_total';
 
@@ -93,6 +95,12 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       this.set(directory.size);
     },
   });
+  const handling = o.metrics.histogram({
+    name: HANDLING_METRIC,
+    help: 'Seconds from reading a device message off the socket to its last NATS write (queue wait included), by connection',
+    labelNames: ['connection'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  });
   const connectedGauge = o.metrics.gauge({ name: 'propeller_gateway_mqtt_connected', help: '1 while both MQTT connections are up' });
 
   let stopping = false;
@@ -154,7 +162,8 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   }
 
   /** Routes a message now (so the directory sees a heartbeat-registration before the next message) and returns its work. */
-  function prepare(topic: string, payload: Buffer): { key: string; run: () => Promise<void> } {
+  function prepare(topic: string, payload: Buffer, connection: 'session' | 'heartbeats'): { key: string; run: () => Promise<void> } {
+    const readAt = performance.now();
     const parsedTopic = parseTopic(topic);
     const kind = parsedTopic?.kind ?? 'unknown';
     received.inc({ kind });
@@ -168,6 +177,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       key,
       run: async () => {
         for (const a of actions) await execute(a, kind, topic);
+        handling.observe({ connection }, (performance.now() - readAt) / 1000);
       },
     };
   }
@@ -178,14 +188,14 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       // QoS 1 kinds: handled before the PUBACK, one at a time (they are few; a crash redelivers, never loses).
       session: async (topic, payload) => {
         if (stopping) return new Promise<void>(() => undefined);
-        const run = prepare(topic, payload).run();
+        const run = prepare(topic, payload, 'session').run();
         sessionInFlight = run;
         await run;
       },
       // QoS 0 kinds: handled concurrently across proplets, in order per proplet, reading on while the queue has room.
       heartbeats: async (topic, payload) => {
         if (stopping) return new Promise<void>(() => undefined);
-        const work = prepare(topic, payload);
+        const work = prepare(topic, payload, 'heartbeats');
         await queue.push(work.key, work.run);
       },
     },

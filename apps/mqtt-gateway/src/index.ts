@@ -8,7 +8,7 @@ export {
   type GatewayConfig,
 } from './config';
 export { PropletDirectory, type DirectoryEntry, type DirectoryStatus, type PropletEventLike } from './directory';
-export { startGateway, RECEIVED_METRIC, REJECTED_METRIC, type GatewayLogger, type RunningGateway, type StartGatewayOptions } from './gateway';
+export { startGateway, HANDLING_METRIC, RECEIVED_METRIC, REJECTED_METRIC, type GatewayLogger, type RunningGateway, type StartGatewayOptions } from './gateway';
 export { gatewayStatusTopic, MqttLink, RECONNECT_MAX_MS, RECONNECT_MIN_MS, type LinkEvents, type MessageHandler } from './mqtt-link';
 export { ensureInbox, followPropletEvents, INBOX_MAX_AGE_MS, INBOX_MAX_BYTES, metricsKvKey, withRetry, type EventFollower } from './nats';
 export { excerpt, inboxMsgId, MAX_EXCERPT_CHARS, route, type Action, type DropReason, type InboxRecord, type MetricsRecord, type RouteContext } from './route';
