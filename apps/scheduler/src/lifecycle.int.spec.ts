@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { isInvalid } from '@propeller/events';
 import { getTaskEvents, listTasks, countUnfinishedTasksOnProplet } from '@propeller/read-models';
 import { wireIdFor } from '@propeller/mqtt-protocol';
+import { waitForSequence } from '@propeller/projections';
+import { TASKS_PROJECTION } from './read-model/projection';
 import { isModuleTooLarge } from './task/module';
 import { ADD_WASM, openWorld, type SchedulerWorld } from './testing/world';
 
@@ -100,5 +102,18 @@ describe('task lifecycle over commands, into the read model', () => {
     await w.taskWhen(stopped, (t) => t.status === 'stopped', 'stopped');
     await w.sendAndSettle('task.delete', { taskId: stopped });
     await expect(getTaskEvents(w.db, stopped)).rejects.toMatchObject({ code: 'NotFound' });
+  });
+
+  it('rebuilds the tasks read model and its timeline to exactly the live tables', async () => {
+    const last = await w.sendAndSettle('task.create', { taskId: randomUUID(), name: 'add', imageUrl: 'x', labels: { rebuilt: 'yes' } });
+    const rows = async () => ({
+      tasks: await w.db.selectFrom('tasks').selectAll().orderBy('id').execute(),
+      events: await w.db.selectFrom('task_events').selectAll().orderBy('seq').execute(),
+    });
+    const live = await rows();
+    expect(live.tasks.length).toBeGreaterThan(3);
+    await w.scheduler.runner.rebuild(TASKS_PROJECTION);
+    expect(await waitForSequence(w.db, TASKS_PROJECTION, last.lastSequence, 10_000)).toBe(true);
+    expect(await rows()).toEqual(live);
   });
 });

@@ -108,4 +108,18 @@ describe('placement loop', () => {
     const waiting = await w.taskWhen(id, (t) => t.status === 'pending' && t.attempt === 2 && t.unschedulableReasons !== null, 'pending on its failed pin');
     expect(waiting.unschedulableReasons?.join('\n')).toMatch(/pinned-to/);
   });
+
+  it('moves the tasks of a deregistered proplet at once', async () => {
+    await w.proplet.register('leaving', { labels: { pool: 'dereg' } });
+    await w.proplet.health('leaving', 'healthy');
+    const id = await createAndStart({ propletSelector: { matchLabels: { pool: 'dereg' } } });
+    await w.taskWhen(id, (t) => t.status === 'scheduled' && t.propletId === 'leaving', 'scheduled on the leaving proplet');
+    await w.proplet.register('staying', { labels: { pool: 'dereg' } });
+    await w.proplet.health('staying', 'healthy');
+    await w.proplet.deregister('leaving');
+    const moved = await w.taskWhen(id, (t) => t.status === 'scheduled' && t.attempt === 2, 'attempt 2 scheduled');
+    expect(moved.propletId).toBe('staying');
+    const evacuated = (await w.taskEvents(id)).find((e) => e.type === 'TaskEvacuated');
+    expect(evacuated?.data).toMatchObject({ fromPropletId: 'leaving', attempt: 1, reason: expect.stringMatching(/deregistered/) });
+  });
 });

@@ -6,7 +6,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
 import { EventStore, type CommandContext } from '@propeller/eventstore';
 import { migrate, ProjectionRunner, waitForSequence, type RunnerLogger } from '@propeller/projections';
-import { tasksMigrations, type TasksTables } from '@propeller/read-models';
+import { readModelMigrations, type TasksTables } from '@propeller/read-models';
 import type { PolicyName } from '@propeller/scheduling';
 import { serveTaskCommands } from './commands/serve';
 import { PlacementLoop } from './placement/loop';
@@ -67,7 +67,7 @@ const metric = <M>(registry: Registry, name: string, make: () => M): M => (regis
  * `db`: the caller closes them after `stop()`.
  */
 export async function startScheduler(o: StartSchedulerOptions): Promise<RunningScheduler> {
-  await migrate(o.db, { migrations: tasksMigrations });
+  await migrate(o.db, { migrations: readModelMigrations });
   const leases = await new Kvm(o.nc).open(o.names.kv.leases);
   const modules = await new Objm(o.nc).open(o.names.modules);
   const store = new EventStore(o.nc, o.names);
