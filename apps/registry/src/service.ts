@@ -5,7 +5,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
 import { EventStore, type CommandContext } from '@propeller/eventstore';
 import { migrate, ProjectionRunner, type RunnerLogger } from '@propeller/projections';
-import { propletsMigrations, type ReadModelTables } from '@propeller/read-models';
+import { readModelMigrations, type ReadModelTables } from '@propeller/read-models';
 import { serveRegistryCommands, type RegistryCommands } from './commands/serve';
 import { propletsProjection } from './read-model/projection';
 
@@ -48,7 +48,7 @@ export interface RunningRegistry {
  * It does not own `nc` or `db`: the caller closes them after `stop()`.
  */
 export async function startRegistry(o: StartRegistryOptions): Promise<RunningRegistry> {
-  await migrate(o.db, { migrations: propletsMigrations });
+  await migrate(o.db, { migrations: readModelMigrations });
   const leases = await new Kvm(o.nc).open(o.names.kv.leases);
   const store = new EventStore(o.nc, o.names);
   const answered =

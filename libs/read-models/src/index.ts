@@ -1,2 +1,3 @@
 export * from './proplets';
 export * from './tasks';
+export { readModelMigrations } from './migrations';

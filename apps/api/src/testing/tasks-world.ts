@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { Registry } from 'prom-client';
 import { LEASE_NAMES, type CommandDataInput, type CommandName } from '@propeller/events';
 import { Lease, sendCommand, type CommandOk } from '@propeller/eventstore';
 import { waitFor } from '@propeller/eventstore/testing';
-import { propletsMigrations, type TasksTables } from '@propeller/read-models';
+import type { TasksTables } from '@propeller/read-models';
 // The real scheduler, in-process on the test's prefix and schema. It has no index.ts yet (another
 // engineer's app), so its service module is imported by path, as the k8s-agent's test world does.
 // eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only
@@ -45,16 +45,7 @@ export async function openTasksWorld(over: Partial<BuildApiOptions> = {}): Promi
   let scheduler: RunningScheduler | undefined;
   let judge: Lease | undefined;
   try {
-    // Known defect (libs/projections `migrate`, reported): each service migrates the shared schema with
-    // only its own migrations, and kysely refuses to run when the schema holds a migration it was not
-    // given ("previously executed migration ... is missing"), so the registry and the scheduler cannot
-    // both migrate one schema. The API reads both read models from one schema, so this world hides the
-    // registry's rows from the scheduler's migrator while it migrates, then puts them back.
-    const hidden = Object.keys(propletsMigrations);
-    const registryRows = await sql<{ name: string; timestamp: string }>`select name, timestamp from kysely_migration where name in (${sql.join(hidden)})`.execute(w.db);
-    await sql`delete from kysely_migration where name in (${sql.join(hidden)})`.execute(w.db);
     scheduler = await startScheduler({ nc: w.nc, names: w.names, db: w.db as unknown as Kysely<TasksTables>, registry: new Registry(), standbyPollMs: 200, retryMs: 200 });
-    for (const r of registryRows.rows) await sql`insert into kysely_migration (name, timestamp) values (${r.name}, ${r.timestamp})`.execute(w.db);
     const s = scheduler;
     await waitFor(() => s.loop.isActive(), 'the placement loop to be active');
     await waitFor(() => s.runner.state('tasks').state === 'running', 'the tasks projection to run');
