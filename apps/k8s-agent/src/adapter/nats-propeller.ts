@@ -20,6 +20,7 @@ import {
 import { sendCommand } from '@propeller/eventstore';
 import type { Liveness, PropellerChange, PropellerPort, PropletRegistration, PropletState, TaskDefinition, TaskState } from '../port/propeller-port';
 import { PropellerView } from '../port/propeller-view';
+import { isTerminalTaskStatus } from '../names';
 import type { Log } from './operator';
 
 /** Device type of a pre-registration that names none (the gateway's default for a `create` without one). */
@@ -242,7 +243,14 @@ export class NatsPropellerPort implements PropellerPort {
     await this.send('task.start', { taskId });
   }
 
+  /**
+   * Stops an unfinished task. One the view already shows finished is left alone (the scheduler would
+   * answer `Conflict` for a completed or failed one); if it finishes while the stop is on its way,
+   * that `Conflict` is thrown and the retried reconcile then sees it finished.
+   */
   async stopTask(taskId: string, reason: string): Promise<void> {
+    const known = this.view.task(taskId);
+    if (known && isTerminalTaskStatus(known.status)) return;
     await this.send('task.stop', { taskId, reason });
   }
 
