@@ -98,6 +98,12 @@ describe('propeller proplets and sites against the real API', () => {
     expect(JSON.parse((await cli('--json', 'proplets', 'get', 'rpi-1')).out).cordoned).toBe(false);
   });
 
+  it('deregisters a proplet, which is then gone', async () => {
+    await w.register(registration('gone-1'));
+    expect(await cli('proplets', 'delete', 'gone-1', '--reason', 'decommissioned')).toEqual({ code: EXIT.ok, out: 'proplet gone-1 deregistered\n', err: '' });
+    expect((await cli('proplets', 'get', 'gone-1')).code).toBe(EXIT.failed);
+  });
+
   it('prints the API error with its code, and exits 1, for an unknown proplet', async () => {
     const r = await cli('proplets', 'get', 'nobody');
     expect(r.code).toBe(EXIT.failed);

@@ -9,7 +9,7 @@ type Json = Record<string, unknown>;
 
 /** `propeller proplets list|get|label|cordon|uncordon` over `/proplets`. */
 export function propletsCommand(deps: CliDeps): Command {
-  const proplets = new Command('proplets').description('Workers: list, inspect, label, cordon');
+  const proplets = new Command('proplets').description('Workers: list, inspect, label, cordon, deregister');
 
   proplets
     .command('list')
@@ -86,6 +86,16 @@ export function propletsCommand(deps: CliDeps): Command {
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd, deps);
       printWrite(ctx, await ctx.client.request<Json>('POST', apiPath`/proplets/${id}/uncordon`), (p) => `proplet ${String(p['id'])} uncordoned`);
+    });
+
+  proplets
+    .command('delete <id>')
+    .description('Deregister a proplet (it stays gone until the device sends create again); refused while it has unfinished tasks')
+    .option('--reason <text>', 'why (recorded in the event)')
+    .action(async (id: string, o: { reason?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd, deps);
+      const res = await ctx.client.request<Json>('DELETE', apiPath`/proplets/${id}`, o.reason === undefined ? {} : { query: { reason: o.reason } });
+      printWrite(ctx, res.status === 204 ? { ...res, body: { id, deregistered: true } } : res, () => `proplet ${id} deregistered`);
     });
 
   return proplets;
