@@ -8,7 +8,7 @@ import { publishDeadLetter, replayDeadLetter } from '@propeller/eventstore';
 import { testEnvelope } from '@propeller/eventstore/testing';
 import type { StoredEnvelope } from '@propeller/events';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only: the API's admin responder, as the owning services would wire it
-import { serveAdminRequests } from '@propeller/api';
+import { serveAdminRequests } from '@propeller/eventstore';
 // The real API, registry and scheduler in-process on this file's own prefix and schema. The API's tasks
 // world is not exported from `@propeller/api/testing` yet, so it is imported by path (test wiring only).
 // eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only
