@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Kvm } from '@nats-io/kv';
+import { livenessKey } from '@propeller/events';
 import { waitFor } from '@propeller/eventstore/testing';
 import { openWorld, type SchedulerWorld } from './testing/world';
 
@@ -121,5 +123,30 @@ describe('placement loop', () => {
     expect(moved.propletId).toBe('staying');
     const evacuated = (await w.taskEvents(id)).find((e) => e.type === 'TaskEvacuated');
     expect(evacuated?.data).toMatchObject({ fromPropletId: 'leaving', attempt: 1, reason: expect.stringMatching(/deregistered/) });
+  });
+
+  it('keeps two WAMR devices heard on one channel from taking work, and uses a WAMR device alone on its channel', async () => {
+    const kv = await new Kvm(w.nc).open(w.names.kv.liveness);
+    const alive = (id: string) => kv.put(livenessKey(id), JSON.stringify({ status: 'alive', at: new Date().toISOString(), source: 'heartbeat', writer: 'test' }));
+    const esp32 = (channelId: string) => ({
+      type: 'external' as const,
+      deviceType: 'esp32-wamr-test',
+      dialect: 'wamr' as const,
+      channel: { domainId: 'propeller', channelId, layout: 'messages' as const, perPropletTopics: true },
+    });
+    for (const id of ['esp-a', 'esp-b']) {
+      await w.proplet.register(id, esp32('shared-ch'));
+      await w.proplet.health(id, 'healthy');
+      await alive(id);
+    }
+    await waitFor(() => w.scheduler.loop.heardAt('esp-a') !== undefined && w.scheduler.loop.heardAt('esp-b') !== undefined, 'the loop to hear both devices');
+    const id = await createAndStart({ inputs: [1, 2], propletSelector: { matchDeviceTypes: ['esp32-wamr-test'] } });
+    const waiting = await w.taskWhen(id, (t) => t.unschedulableReasons !== null, 'unschedulable');
+    expect(waiting.unschedulableReasons?.join('\n')).toMatch(/channel/);
+
+    await w.proplet.register('esp-solo', esp32('solo-ch'));
+    await alive('esp-solo');
+    await w.proplet.health('esp-solo', 'healthy');
+    await w.taskWhen(id, (t) => t.status === 'scheduled' && t.propletId === 'esp-solo', 'scheduled on the device alone on its channel');
   });
 });

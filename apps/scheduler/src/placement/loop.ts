@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
+import { Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   LEASE_NAMES,
   MAX_EXPLANATION_CHARS,
+  PROPLET_LIVENESS_FILTER,
+  PropletLivenessSchema,
+  decodeKvToken,
   isConflict,
   isInvalid,
   isNotFound,
@@ -134,6 +138,8 @@ export class PlacementLoop {
   private lease: Lease | undefined;
   private messages: ConsumerMessages | undefined;
   private following: Promise<void> | undefined;
+  private liveness: { stop(): void } | undefined;
+  private listening: Promise<void> | undefined;
   private stopping = false;
   private sending = 0;
   private readonly sendQueue: Array<() => void> = [];
@@ -159,6 +165,7 @@ export class PlacementLoop {
         this.seq = m.seq;
       }
     })();
+    await this.watchLiveness();
     this.lease = await Lease.open(this.o.nc, this.o.names, LEASE_NAMES.scheduler, {
       ...(this.o.holder ? { holder: this.o.holder } : {}),
       onAcquired: (token) => void this.takeOver(token),
@@ -173,12 +180,41 @@ export class PlacementLoop {
     this.stepBack('released');
     await this.lease?.release();
     this.messages?.stop();
+    this.liveness?.stop();
     await this.following;
+    await this.listening;
+  }
+
+  /**
+   * Follows the liveness KV for when WAMR devices were last heard (the WAMR shared-channel rule: a
+   * device heard in the last 30 s runs every start on its channel). Heartbeats are never events, and
+   * this only reads them; the health judgement stays the health monitor's.
+   */
+  private async watchLiveness(): Promise<void> {
+    const kv = await new Kvm(this.o.nc).open(this.o.names.kv.liveness);
+    const watch = await kv.watch({ key: PROPLET_LIVENESS_FILTER });
+    this.liveness = watch;
+    this.listening = (async () => {
+      for await (const entry of watch as AsyncIterable<KvWatchEntry>) {
+        if (entry.operation !== 'PUT') continue;
+        try {
+          const live = PropletLivenessSchema.parse(entry.json());
+          if (live.status === 'alive') this.directory.heard(decodeKvToken(entry.key.slice('proplet.'.length)), Date.parse(live.at));
+        } catch (e) {
+          this.log.warn({ err: e, key: entry.key }, 'ignoring a liveness entry the scheduler cannot read');
+        }
+      }
+    })();
   }
 
   /** True while this replica holds the lease and acts on events. */
   isActive(): boolean {
     return this.active && (this.lease?.isHeld() ?? false);
+  }
+
+  /** When a WAMR device was last heard according to the liveness KV (epoch ms), if ever. */
+  heardAt(propletId: string): number | undefined {
+    return this.directory.get(propletId)?.lastHeardAt;
   }
 
   stats(): PlacementLoopStats {

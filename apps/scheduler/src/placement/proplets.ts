@@ -16,6 +16,8 @@ export interface KnownProplet {
   health: PropletHealth;
   /** Operator overrides (`PropletLabelled`) win over what the device reports. */
   overrides: { labels?: Labels; capacity?: Resources; deviceType?: string; capabilities?: string[] };
+  /** When a WAMR device was last heard (epoch ms, from the liveness KV), for the shared-channel rule. */
+  lastHeardAt?: number;
 }
 
 /** What a proplet event changed, for the placement loop. */
@@ -55,6 +57,7 @@ export class PropletDirectory {
           cordoned: false,
           health: 'unknown',
           overrides: {},
+          ...(p?.lastHeardAt === undefined ? {} : { lastHeardAt: p.lastHeardAt }),
         });
         return { kind: 'none' };
       }
@@ -103,6 +106,16 @@ export class PropletDirectory {
     }
   }
 
+  /**
+   * A heartbeat from the liveness KV. Only WAMR devices keep it (the shared-channel rule is about
+   * them), so a fleet of heartbeating wasmtime proplets does not rebuild the candidate array.
+   */
+  heard(propletId: string, atMs: number): void {
+    const p = this.proplets.get(propletId);
+    if (p === undefined || p.dialect !== 'wamr' || (p.lastHeardAt !== undefined && p.lastHeardAt >= atMs)) return;
+    this.put({ ...p, lastHeardAt: atMs });
+  }
+
   get(propletId: string): KnownProplet | undefined {
     return this.proplets.get(propletId);
   }
@@ -144,6 +157,7 @@ export class PropletDirectory {
         dialect: p.dialect,
         channel: channelKey(p.channel),
         ...(p.maxTasks === undefined ? {} : { maxTasks: p.maxTasks }),
+        ...(p.lastHeardAt === undefined ? {} : { lastHeardAt: p.lastHeardAt }),
       }),
     );
     this.array = undefined;
