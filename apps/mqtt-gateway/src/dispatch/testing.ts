@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { waitFor } from '@propeller/eventstore/testing';
+// The real API, registry and scheduler in-process on one fresh prefix and schema, with the test as the
+// health judge. Not exported from `@propeller/api/testing` yet, so imported by path (test wiring only),
+// as the CLI's tests do.
+// eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only
+import { openTasksWorld, type TasksWorld } from '../../../api/src/testing/tasks-world';
+import { startGateway, type RunningGateway } from '../gateway';
+import { ensureInbox } from '../nats';
+import { cleanupInbox, memoryLogger, TEST_BROKER, testDomainId, testGatewayConfig, testMetrics } from '../testing';
+import { startDispatcher, type RunningDispatcher } from './dispatcher';
+
+/** Test helpers of dispatch's int tests (never imported by production code). */
+
+/** PROTOCOL.md "Examples": add(i32, i32) -> i32. */
+export const ADD_WASM = 'AGFzbQEAAAABBwFgAn9/AX8DAgEABwcBA2FkZAAACgkBBwAgACABags=';
+/** The same body exported as `main`, for ESP32 targets. */
+export const MAIN_WASM = 'AGFzbQEAAAABBwFgAn9/AX8DAgEABwgBBG1haW4AAAoJAQcAIAAgAWoL';
+
+/** The tasks world plus a real gateway and its dispatcher on the same prefix, under a fresh MQTT domain. */
+export interface DispatchWorld {
+  w: TasksWorld;
+  domainId: string;
+  gateway: RunningGateway;
+  dispatcher: RunningDispatcher;
+  /** The MQTT connection the dispatcher publishes on. */
+  publisher: MqttClient;
+  logger: ReturnType<typeof memoryLogger>;
+  /** Registers a proplet as the gateway would from its create (through the real registry) and makes it healthy. */
+  proplet(id: string, how: { channelId: string; layout: 'messages' | 'direct'; perPropletTopics: boolean; dialect: 'wasmtime' | 'wamr'; deviceType?: string }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the world: registry, scheduler, API, gateway and dispatcher. */
+export async function openDispatchWorld(): Promise<DispatchWorld> {
+  const w = await openTasksWorld();
+  const domainId = testDomainId();
+  const logger = memoryLogger();
+  await ensureInbox(w.nc, w.names);
+  const config = testGatewayConfig(w.names, domainId);
+  const gateway = await startGateway({ config, nc: w.nc, names: w.names, metrics: testMetrics(), logger });
+  const publisher = await mqttClient({ clientId: `${config.clientId}-dispatch`, protocolVersion: 5 });
+  const dispatcher = await startDispatcher({ nc: w.nc, names: w.names, publisher, directory: gateway.directory, logger, metrics: testMetrics(), backoff: [100, 300, 600, 1_000] });
+  await dispatcher.ready;
+  return {
+    w,
+    domainId,
+    gateway,
+    dispatcher,
+    publisher,
+    logger,
+    async proplet(id, how) {
+      await w.healthyProplet(id, {
+        type: 'external',
+        deviceType: how.deviceType ?? (how.dialect === 'wamr' ? 'esp32' : 'linux'),
+        dialect: how.dialect,
+        channel: { domainId, channelId: how.channelId, layout: how.layout, perPropletTopics: how.perPropletTopics },
+      });
+      await waitFor(() => gateway.directory.get(id) !== undefined, `proplet ${id} in the gateway's directory`);
+    },
+    async close() {
+      await dispatcher.stop().catch(() => undefined);
+      await gateway.stop().catch(() => undefined);
+      await publisher.endAsync().catch(() => undefined);
+      await cleanupInbox(w.nc, w.names).catch(() => undefined);
+      await w.close();
+    },
+  };
+}
+
+/** A plain MQTT connection (raw `mqtt`), resolved once connected. */
+export async function mqttClient(opts: Partial<IClientOptions> = {}): Promise<MqttClient> {
+  const client = connect(TEST_BROKER, { clientId: `dev-${randomBytes(4).toString('hex')}`, clean: true, reconnectPeriod: 0, ...opts });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  return client;
+}
+
+/** Every JSON message a client receives on a topic filter, kept in order (with the MQTT 5 user properties). */
+export interface Inbox {
+  messages: Array<{ topic: string; json: Record<string, unknown>; userProperties?: Record<string, string | string[]> }>;
+  /** Waits for the first message matching `pred`. */
+  next(pred: (m: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+/** Subscribes a device to `filter` (QoS 1) and records what arrives. */
+export async function listen(client: MqttClient, filter: string): Promise<Inbox> {
+  const messages: Inbox['messages'] = [];
+  client.on('message', (topic, payload, packet) => {
+    try {
+      const json = JSON.parse(payload.toString()) as Record<string, unknown>;
+      messages.push({ topic, json, ...(packet.properties?.userProperties ? { userProperties: packet.properties.userProperties } : {}) });
+    } catch {
+      // Not JSON: not ours to check here.
+    }
+  });
+  await client.subscribeAsync(filter, { qos: 1 });
+  return {
+    messages,
+    async next(pred, what, timeoutMs = 10_000) {
+      let hit: Record<string, unknown> | undefined;
+      await waitFor(
+        () => {
+          hit = messages.find((m) => pred(m.json))?.json;
+          return hit !== undefined;
+        },
+        what,
+        timeoutMs,
+      );
+      return hit as Record<string, unknown>;
+    },
+  };
+}
