@@ -120,7 +120,7 @@ describe('k8s-agent with the NATS PropellerPort, the real registry and scheduler
     await eventually(() => proplet(ns, 'esp32-sensor-node'), (p) => p.status?.phase === 'Offline');
   });
 
-  it('creates exactly one task per Task CR, also across an operator restart, and its status follows the task events', async () => {
+  it('creates exactly one task per Task CR, also across an operator restart, and its status follows the task events to Completed', async () => {
     const ns = await target.newNamespace();
     const first = await startAgent(ns);
     const created = await admin.create('tasks', ns, pinnedTask('pinned-add', 'rpi-pinned'));
@@ -150,6 +150,16 @@ describe('k8s-agent with the NATS PropellerPort, the real registry and scheduler
     expect(types.filter((t) => t === 'TaskCreated')).toHaveLength(1);
     expect(types.filter((t) => t === 'TaskStarted')).toHaveLength(1);
     expect((await taskCr(ns, 'pinned-add')).status?.phase).toBe('Scheduled');
+
+    // The test plays the gateway: the proplet reports the start, then the result.
+    const wireId = ((await world.events('task', id)).find((e) => e.type === 'TaskScheduled')?.data as { wireId?: string } | undefined)?.wireId;
+    await world.send('task.recordStarted', { taskId: id, wireId, propletId: 'rpi-pinned' });
+    await eventually(() => taskCr(ns, 'pinned-add'), (t) => t.status?.phase === 'Running' && t.status.startTime !== undefined);
+    await world.send('task.recordResult', { taskId: id, wireId, propletId: 'rpi-pinned', results: '42' });
+    const done = await eventually(() => taskCr(ns, 'pinned-add'), (t) => t.status?.phase === 'Completed');
+    expect(done.status).toMatchObject({ results: '42', assignedProplet: 'rpi-pinned', attempts: 1 });
+    expect(done.status?.completionTime).toBeDefined();
+    await eventually(() => proplet(ns, 'rpi-pinned'), (p) => p.status?.taskCount === 0);
   });
 
   it('stops the task when its Task CR is deleted, and lets the CR go', async () => {

@@ -21,8 +21,9 @@ export const TEST_LEASE_TTL_MS = 1_500;
 
 /**
  * One integration test file's Propeller: its own NATS prefix and Postgres schema, with the real
- * registry and scheduler running in-process on them. The test plays only the health judge (it
- * holds the `health-judge` lease and sends fenced `proplet.changeHealth` verdicts to the registry).
+ * registry and scheduler running in-process on them. The test plays the health judge (it holds the
+ * `health-judge` lease and sends fenced `proplet.changeHealth` verdicts to the registry) and, where it
+ * needs to, the gateway (`task.recordStarted`, `task.recordResult`).
  */
 export interface PropellerWorld {
   nc: NatsConnection;
@@ -34,6 +35,8 @@ export interface PropellerWorld {
   scheduler: RunningScheduler;
   /** The judge's verdict on a proplet, through the registry (fenced by the health-judge lease). */
   judge(propletId: string, to: Exclude<PropletHealth, 'deregistered'>): Promise<void>;
+  /** Sends a command as a client would (the gateway, for `task.recordStarted` / `task.recordResult`). */
+  send(name: 'task.recordStarted' | 'task.recordResult', data: Record<string, unknown>): Promise<void>;
   /** Every stored event of one aggregate instance, in order. */
   events(aggregate: 'proplet' | 'task', id: string): Promise<StoredEnvelope[]>;
   close(): Promise<void>;
@@ -67,6 +70,10 @@ export async function openPropellerWorld(): Promise<PropellerWorld> {
         meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString(), fencingToken },
         data: { propletId, to, reason: `the test judges it ${to}`, evidence: { source: 'heartbeat', lastSeenAt: new Date().toISOString() } },
       });
+    },
+    async send(name, data) {
+      const [aggregate, command] = name.split('.') as [string, string];
+      await sendCommand(nc, names, aggregate, command, { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data });
     },
     async events(aggregate, id) {
       return (await store.load(aggregate, id)).events;
