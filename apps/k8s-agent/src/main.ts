@@ -51,7 +51,9 @@ void runService({
       });
       const probes = await serveProbes({ live: () => !ctx.signal.aborted, ready: () => operator.ready }, config.k8s.probePort);
       ctx.health.register('informers', () => (operator.ready ? true : { status: 'fail', detail: 'informers not synced' }));
+      const view = port;
       ctx.health.register('nats', () => (nc.isClosed() ? { status: 'fail', detail: 'connection closed' } : true));
+      ctx.health.register('events', () => (view.following ? true : { status: 'fail', detail: `event consumer ended at sequence ${view.sequence}` }));
       await operator.start();
       logger.info({ namespace: config.k8s.namespace, probePort: probes.port, leader: operator.isLeader, cluster: kc.getCurrentCluster()?.server }, 'k8s-agent started');
       const started = port;

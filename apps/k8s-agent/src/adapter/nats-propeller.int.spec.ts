@@ -1,4 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
+import { connectTest } from '@propeller/eventstore/testing';
 import { livenessKey, PropletLivenessSchema } from '@propeller/events';
 import { getProplet } from '@propeller/read-models';
 import { API_VERSION, type PropletResource, type TaskResource } from '../crd/types';
@@ -172,6 +173,15 @@ describe('k8s-agent with the NATS PropellerPort, the real registry and scheduler
     await eventually(() => eventTypes('task', id), (types) => types.includes('TaskStopped'));
     expect((await world.events('task', id)).find((e) => e.type === 'TaskStopped')?.data).toMatchObject({ reason: 'TaskDeleted' });
     await eventually(() => admin.find('tasks', ns, 'doomed'), (t) => t === undefined);
+  });
+
+  it('says so on its health check when its event consumer ends without being stopped', async () => {
+    const nc = await connectTest('k8s-agent-lost');
+    const port = await NatsPropellerPort.start({ nc, names: world.names, writer: 'lost' });
+    expect(port.following).toBe(true);
+    await nc.close();
+    await eventually(() => port.following, (f) => !f);
+    await port.stop();
   });
 
   itOnFake('writes pod readiness to the liveness KV and deregisters the proplet of a deleted pod at once', async () => {

@@ -66,6 +66,8 @@ export class NatsPropellerPort implements PropellerPort {
   private position = 0;
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
+  private stopping = false;
+  private ended = false;
   private readonly log: Log;
 
   private constructor(
@@ -85,10 +87,16 @@ export class NatsPropellerPort implements PropellerPort {
 
   /** Stops following the events (commands still work; the view stops moving). */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.messages?.stop();
     await this.loop?.catch(() => undefined);
     for (const w of this.waiters) w.resolve();
     this.waiters.clear();
+  }
+
+  /** False once the event consumer ended without `stop` (the view no longer moves): a health check. */
+  get following(): boolean {
+    return !this.ended;
   }
 
   /** Stream sequence of the last event folded into the view. */
@@ -124,7 +132,11 @@ export class NatsPropellerPort implements PropellerPort {
           }
         }
       }
-    })();
+    })().finally(() => {
+      if (this.stopping) return;
+      this.ended = true;
+      this.log.error({ at: this.position }, 'the event consumer ended; the Propeller view no longer moves');
+    });
     if (!(await this.reach(stored, this.o.catchUpTimeoutMs ?? 60_000))) {
       await this.stop();
       throw new Error(`the event view did not reach sequence ${stored} of ${names.stream} in time (at ${this.position})`);
