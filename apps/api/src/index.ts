@@ -13,4 +13,4 @@ export { BatchAcceptedJsonSchema, registerTaskRoutes, TASKS_PROJECTION, TASKS_TO
 export * from './tasks/schemas';
 export { createTaskData, IDEMPOTENCY_NAMESPACE, taskIdForKey, taskJson, taskPageJson, updateTaskData } from './tasks/view';
 export * from './admin/routes';
-export { rebuildSubject, replaySubject, sendAdminRequest, serveAdminRequests, type AdminReply, type AdminTargets } from './admin/protocol';
+

@@ -7,7 +7,7 @@ import { EventStore, publishDeadLetter, replayDeadLetter } from '@propeller/even
 import { testEnvelope, waitFor } from '@propeller/eventstore/testing';
 import { buildApi } from './app';
 import { openApiPath } from './openapi';
-import { serveAdminRequests } from './admin/protocol';
+import { serveAdminRequests } from '@propeller/eventstore';
 import { taskIdForKey } from './tasks/view';
 import { testLogger } from './testing';
 import { ADD_WASM, openTasksWorld, paddedWasm, type TasksWorld } from './testing/tasks-world';
@@ -436,26 +436,19 @@ describe('REST tasks API', () => {
 
   describe('admin', () => {
     it('rebuild answers 503 naming the subject when no service answers, and rebuilds through the lease holder when one does', async () => {
-      const none = await w.http('POST', '/admin/projections/tasks/rebuild');
+      const none = await w.http('POST', '/admin/projections/nobody_runs_this/rebuild');
       expect(none.status).toBe(503);
-      expect(none.body.error).toMatchObject({ code: 'Internal', details: { reason: 'noResponders', subject: `${w.names.prefix}.admin.projections.tasks.rebuild` } });
+      expect(none.body.error).toMatchObject({ code: 'Internal', details: { reason: 'noResponders', subject: `${w.names.prefix}.admin.projections.nobody_runs_this.rebuild` } });
 
+      // The scheduler serves admin requests for the projections it runs (its runner holds the `tasks` lease).
       const before = (await w.http('GET', '/tasks?limit=1000')).body;
-      // What the scheduler would wire: its runner answers for the projections it holds.
-      const stop = serveAdminRequests(w.nc, w.names, {
-        rebuild: { names: ['tasks'], rebuild: (n) => w.scheduler.runner.rebuild(n), holdsLease: (n) => w.scheduler.runner.state(n).state === 'running' },
-      });
-      try {
-        const res = await w.http('POST', '/admin/projections/tasks/rebuild');
-        expect(res.status).toBe(200);
-        expect(res.body).toEqual({ projection: 'tasks', status: 'rebuilding' });
-        await waitFor(async () => (await w.http('GET', '/tasks?limit=1000')).body.total === before.total, 'the rebuilt read model to catch up');
-        const after = (await w.http('GET', '/tasks?limit=1000')).body;
-        const strip = (ts: Array<Record<string, unknown>>) => ts.map(({ id, status, seq, proplet_id }) => ({ id, status, seq, proplet_id }));
-        expect(strip(after.tasks)).toEqual(strip(before.tasks));
-      } finally {
-        await stop();
-      }
+      const res = await w.http('POST', '/admin/projections/tasks/rebuild');
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ projection: 'tasks', status: 'rebuilding' });
+      await waitFor(async () => (await w.http('GET', '/tasks?limit=1000')).body.total === before.total, 'the rebuilt read model to catch up');
+      const after = (await w.http('GET', '/tasks?limit=1000')).body;
+      const strip = (ts: Array<Record<string, unknown>>) => ts.map(({ id, status, seq, proplet_id }) => ({ id, status, seq, proplet_id }));
+      expect(strip(after.tasks)).toEqual(strip(before.tasks));
       expect((await w.http('POST', '/admin/projections/no%20such/rebuild')).status).toBe(400);
     });
 

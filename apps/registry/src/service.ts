@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { sql, type Kysely } from 'kysely';
 import { Counter, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
-import { EventStore, type CommandContext } from '@propeller/eventstore';
+import { EventStore, type CommandContext, serveAdminRequests } from '@propeller/eventstore';
 import { migrate, ProjectionRunner, type RunnerLogger } from '@propeller/projections';
 import { readModelMigrations, type ReadModelTables } from '@propeller/read-models';
 import { serveRegistryCommands, type RegistryCommands } from './commands/serve';
@@ -75,6 +75,10 @@ export async function startRegistry(o: StartRegistryOptions): Promise<RunningReg
     ...(o.retryMs === undefined ? {} : { retryMs: o.retryMs }),
   });
   runner.start();
+  // Operators rebuild a projection through the API, which asks the replica holding its lease (ADR 0019).
+  const stopAdmin = serveAdminRequests(o.nc, o.names, {
+    rebuild: { names: runner.names, rebuild: (name) => runner.rebuild(name), holdsLease: (name) => runner.holdsLease(name) },
+  });
   return {
     runner,
     checks: {
@@ -95,6 +99,7 @@ export async function startRegistry(o: StartRegistryOptions): Promise<RunningReg
     async stop() {
       // Commands first: nothing new is appended while the projection winds down.
       await commands.stop();
+      await stopAdmin();
       await runner.stop();
     },
   };

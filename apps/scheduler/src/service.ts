@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { sql, type Kysely } from 'kysely';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
-import { EventStore, type CommandContext } from '@propeller/eventstore';
+import { EventStore, type CommandContext, serveAdminRequests } from '@propeller/eventstore';
 import { migrate, ProjectionRunner, waitForSequence, type RunnerLogger } from '@propeller/projections';
 import { readModelMigrations, type TasksTables } from '@propeller/read-models';
 import type { PolicyName } from '@propeller/scheduling';
@@ -126,6 +126,10 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
     ...(o.retryMs === undefined ? {} : { retryMs: o.retryMs }),
   });
   runner.start();
+  // Operators rebuild a projection through the API, which asks the replica holding its lease (ADR 0019).
+  const stopAdmin = serveAdminRequests(o.nc, o.names, {
+    rebuild: { names: runner.names, rebuild: (name) => runner.rebuild(name), holdsLease: (name) => runner.holdsLease(name) },
+  });
   return {
     loop,
     runner,
@@ -147,6 +151,7 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
     async stop() {
       // Commands first: nothing new is appended while the loop and the projection wind down.
       await commands.stop();
+      await stopAdmin();
       await loop.stop();
       await runner.stop();
     },

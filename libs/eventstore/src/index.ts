@@ -55,3 +55,11 @@ export {
   type HandlerContext,
 } from './dead-letters';
 export { Lease, leaseAcquirer, assertFencingToken, currentToken, type LeaseOptions, type LeaseRecord } from './lease';
+export {
+  rebuildSubject,
+  replaySubject,
+  sendAdminRequest,
+  serveAdminRequests,
+  type AdminReply,
+  type AdminTargets,
+} from './admin';

@@ -138,6 +138,16 @@ export class ProjectionRunner {
     return this.worker(name).health();
   }
 
+  /** Whether this instance holds the lease of a projection (only the holder can rebuild it). */
+  holdsLease(name: string): boolean {
+    return this.worker(name).holdsLease();
+  }
+
+  /** The names of the projections this runner runs. */
+  get names(): string[] {
+    return [...this.workers.keys()];
+  }
+
   /** `degraded` with the reason while any projection is stalled, else `ok`. */
   health(): RunnerHealth {
     const projections = [...this.workers.values()].map((w) => w.health());
@@ -212,6 +222,10 @@ class Worker {
       this.lease = undefined;
     }
     if (this.state !== 'stalled') this.state = 'stopped';
+  }
+
+  holdsLease(): boolean {
+    return this.lease?.isHeld() ?? false;
   }
 
   async rebuild(): Promise<void> {

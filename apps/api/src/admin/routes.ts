@@ -6,7 +6,7 @@ import { isStreamNotFound, listDeadLetters, type StoredDeadLetter } from '@prope
 import type { ApiContext } from '../app';
 import { parseRequest, toErrorAnswer } from '../http-errors';
 import { COMMON_ERRORS, ErrorJsonSchema } from '../routes';
-import { rebuildSubject, replaySubject, sendAdminRequest } from './protocol';
+import { rebuildSubject, replaySubject, sendAdminRequest } from '@propeller/eventstore';
 
 const TOKEN_RULE = 'must be 1-100 characters of [A-Za-z0-9_-]';
 const token = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, TOKEN_RULE);
