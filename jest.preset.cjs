@@ -5,15 +5,16 @@
 // `npm test` runs all three. PROPELLER_TEST_LEVEL=unit|int|e2e narrows a run.
 const level = process.env.PROPELLER_TEST_LEVEL;
 const byLevel = {
-  unit: ['<rootDir>/**/*.spec.ts', '!<rootDir>/**/*.int.spec.ts', '!<rootDir>/**/*.e2e.spec.ts'],
-  int: ['<rootDir>/**/*.int.spec.ts'],
-  e2e: ['<rootDir>/**/*.e2e.spec.ts'],
+  unit: { match: ['**/*.spec.ts'], ignore: ['\\.int\\.spec\\.ts$', '\\.e2e\\.spec\\.ts$'] },
+  int: { match: ['**/*.int.spec.ts'], ignore: [] },
+  e2e: { match: ['**/*.e2e.spec.ts'], ignore: [] },
 };
+const selected = byLevel[level] ?? { match: ['**/*.spec.ts'], ignore: [] };
 
 module.exports = {
   testEnvironment: 'node',
-  testMatch: byLevel[level] ?? ['<rootDir>/**/*.spec.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  testMatch: selected.match,
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', ...selected.ignore],
   transform: {
     '^.+\\.(t|j|mj)sx?$': [
       require.resolve('@swc/jest'),

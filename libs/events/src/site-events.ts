@@ -52,3 +52,12 @@ export type SiteEvacuationResumed = TypedEvent<'SiteEvacuationResumed', SiteEvac
 
 /** Every Site event, discriminated on `type`. */
 export type SiteEvent = SiteEvacuationPaused | SiteEvacuationResumed;
+
+/** The site of proplets without a `propeller.io/site` label: together they form one site. */
+export const UNLABELLED_SITE = 'unlabelled';
+
+/** A proplet's site from its effective labels: the `propeller.io/site` value, or `UNLABELLED_SITE`. */
+export function siteOfLabels(labels: Readonly<Record<string, string>>): string {
+  const site = labels[SITE_LABEL];
+  return site === undefined || site === '' ? UNLABELLED_SITE : site;
+}

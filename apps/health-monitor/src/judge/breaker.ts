@@ -7,8 +7,8 @@ import type { PropletHealth } from '@propeller/events';
  * below the threshold for `breaker.window`; an operator may resume it earlier (through the registry).
  */
 
-/** The site of proplets without a `propeller.io/site` label: they form one site together. */
-export const UNLABELLED_SITE = 'unlabelled';
+/** The site of proplets without a `propeller.io/site` label (shared with the scheduler through the contracts). */
+export { UNLABELLED_SITE } from '@propeller/events';
 
 /** Breaker settings (config `healthMonitor.breaker.*`). */
 export interface BreakerConfig {

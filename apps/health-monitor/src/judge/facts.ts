@@ -1,5 +1,4 @@
-import { SITE_LABEL, type Labels, type PropletEvent } from '@propeller/events';
-import { UNLABELLED_SITE } from './breaker';
+import { siteOfLabels, type Labels, type PropletEvent } from '@propeller/events';
 import type { PropletFact } from './judge';
 
 /** The labels of one proplet as its events set them: the device's, and the operator's overrides over them. */
@@ -11,8 +10,7 @@ export interface PropletLabels {
 /** A proplet's site: its effective `propeller.io/site` label, or `UNLABELLED_SITE`. */
 export function siteOf(l: PropletLabels): string {
   const effective = l.overrides === undefined ? l.reported : { ...l.reported, ...l.overrides };
-  const site = effective[SITE_LABEL];
-  return site === undefined || site === '' ? UNLABELLED_SITE : site;
+  return siteOfLabels(effective);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { SITE_LABEL, type Channel, type Dialect, type Labels, type PropletEvent, type PropletHealth, type PropletType, type Resources } from '@propeller/events';
+import { siteOfLabels, type Channel, type Dialect, type Labels, type PropletEvent, type PropletHealth, type PropletType, type Resources } from '@propeller/events';
 import { channelKey, toCandidate, type Candidate } from '@propeller/scheduling';
 
 /** What the scheduler knows of one registered proplet, folded from its events. */
@@ -130,15 +130,18 @@ export class PropletDirectory {
     return this.array;
   }
 
-  /** The site (label `propeller.io/site`) of a proplet, if it has one. */
+  /**
+   * The site of a proplet (label `propeller.io/site`; proplets without one form the site
+   * `unlabelled`, as the health monitor's breaker counts them), or `undefined` for an unknown proplet.
+   */
   siteOf(propletId: string): string | undefined {
     const p = this.proplets.get(propletId);
-    return p === undefined ? undefined : effectiveLabels(p)[SITE_LABEL];
+    return p === undefined ? undefined : siteOfLabels(effectiveLabels(p));
   }
 
   /** Proplets of a site with the given health. */
   withHealth(health: PropletHealth, site?: string): string[] {
-    return [...this.proplets.values()].filter((p) => p.health === health && (site === undefined || effectiveLabels(p)[SITE_LABEL] === site)).map((p) => p.id);
+    return [...this.proplets.values()].filter((p) => p.health === health && (site === undefined || siteOfLabels(effectiveLabels(p)) === site)).map((p) => p.id);
   }
 
   private put(p: KnownProplet): void {
