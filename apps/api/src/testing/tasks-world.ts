@@ -5,10 +5,9 @@ import { LEASE_NAMES, type CommandDataInput, type CommandName } from '@propeller
 import { Lease, sendCommand, type CommandOk } from '@propeller/eventstore';
 import { waitFor } from '@propeller/eventstore/testing';
 import type { TasksTables } from '@propeller/read-models';
-// The real scheduler, in-process on the test's prefix and schema. It has no index.ts yet (another
-// engineer's app), so its service module is imported by path, as the k8s-agent's test world does.
+// The real scheduler, in-process on the test's prefix and schema (test wiring: an app imports an app).
 // eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only
-import { startScheduler, type RunningScheduler } from '@propeller/scheduler/src/service';
+import { startScheduler, type RunningScheduler } from '@propeller/scheduler';
 import type { BuildApiOptions } from '../app';
 import { openApiWorld, registration, type ApiWorld } from './index';
 

@@ -11,10 +11,9 @@ import type { ReadModelTables, TasksTables } from '@propeller/read-models';
 // so this test helper (never production code) depends on other apps.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { startRegistry, type RunningRegistry } from '@propeller/registry';
-// The scheduler has no index.ts yet (apps/scheduler is another engineer's, still being finished), so
-// its service module is imported by path; switch to `@propeller/scheduler` once it exports it.
+// The real scheduler, in-process (test wiring: an app imports an app).
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { startScheduler, type RunningScheduler } from '@propeller/scheduler/src/service';
+import { startScheduler, type RunningScheduler } from '@propeller/scheduler';
 
 /** Lease TTL of test prefixes: short, so a handover takes little time. */
 export const TEST_LEASE_TTL_MS = 1_500;
