@@ -14,6 +14,7 @@ import {
 } from '@propeller/scheduling';
 import type { BenchContext, Scenario } from '../harness';
 import { percentiles } from '../stats';
+import { parseEndToEndArgs, runEndToEnd } from './scheduling-e2e';
 
 /** Target of issue 4 for one placement decision over 10,000 proplets. */
 const TARGET_P99_US = 1000;
@@ -197,94 +198,115 @@ function bareLoopUs(fleet: Candidate[]): number {
   return sink < 0 ? 0 : (xs[100] ?? 0);
 }
 
-/** Bench scenario `scheduling`, part (a): the pure placement function over a 10,000-proplet fleet. */
+/** Part (a): the pure placement function over a 10,000-proplet fleet; returns the `placement` figures. */
+function runPlacement(ctx: BenchContext): Record<string, unknown> {
+  const proplets = argValue(ctx.args, 'proplets', 10_000);
+  const decisions = argValue(ctx.args, 'decisions', 2000);
+  const warmup = Math.min(500, decisions);
+  const now = Date.UTC(2026, 0, 1);
+  const fleet = buildFleet(proplets, now);
+  const ledger = new CapacityLedger();
+  // A busy fleet: about 40 % of the healthy pods hold 1-3 tasks already.
+  const rnd = prng(99);
+  for (const c of fleet) {
+    if (c.type !== 'k8s' || rnd() > 0.4) continue;
+    const n = 1 + Math.floor(rnd() * 3);
+    for (let j = 0; j < n; j++) ledger.reserve(`bg-${c.id}-${j}`, c.id, { cpuMillis: 250, memoryBytes: 512 * 2 ** 20 });
+  }
+  const healthy = fleet.filter((c) => c.health === 'healthy' && !c.cordoned).length;
+  ctx.log(`scheduling (a): ${proplets} proplets (${healthy} healthy and not cordoned), ${decisions} decisions per shape after ${warmup} warm-up`);
+
+  const rows: Array<Record<string, string | number>> = [];
+  const all: number[] = [];
+  let totalUs = 0;
+  let totalCpuUs = 0;
+  const floorUs = round(bareLoopUs(fleet));
+  for (const shape of SHAPES) {
+    const { samples, cpuUs } = measure(shape, fleet, ledger, decisions, warmup, now);
+    const sorted = samples.slice().sort();
+    const { p50: shapeP50, p99: shapeP99 } = percentiles(Array.from(samples), [50, 99]);
+    const sum = samples.reduce((a, b) => a + b, 0);
+    totalUs += sum;
+    totalCpuUs += cpuUs;
+    for (const s of samples) all.push(s);
+    rows.push({
+      shape: shape.name,
+      decisions,
+      'decisions/s': Math.round((decisions / sum) * 1e6),
+      'p50 µs': round(shapeP50),
+      'p99 µs': round(shapeP99),
+      'max µs': round(sorted[sorted.length - 1] ?? 0),
+      'cpu µs/decision': round(cpuUs / decisions),
+    });
+  }
+  const sortedAll = Float64Array.from(all).sort();
+  const overall = percentiles(all, [50, 99]);
+  const p99 = round(overall.p99);
+  const p50 = round(overall.p50);
+  const dps = Math.round((all.length / totalUs) * 1e6);
+  const cpuPerDecision = round(totalCpuUs / all.length);
+  rows.push({
+    shape: 'all shapes',
+    decisions: all.length,
+    'decisions/s': dps,
+    'p50 µs': p50,
+    'p99 µs': p99,
+    'max µs': round(sortedAll[sortedAll.length - 1] ?? 0),
+    'cpu µs/decision': cpuPerDecision,
+  });
+  ctx.table(`placement over ${proplets} proplets (target p99 ≤ ${TARGET_P99_US} µs)`, rows);
+  const load = os.loadavg()[0] ?? 0;
+  ctx.log(`placement p99 ${p99} µs ${p99 <= TARGET_P99_US ? 'meets' : 'MISSES'} the ${TARGET_P99_US} µs target`);
+  ctx.log(
+    `machine: load average ${load.toFixed(1)} on ${os.cpus().length} cpus; a bare loop over the ${proplets} proplets takes ${floorUs} µs (median), ` +
+      `one decision ${round(p50 / Math.max(floorUs, 0.001))}× that at p50`,
+  );
+
+  return {
+    proplets,
+    decisions: all.length,
+    decisions_per_second: dps,
+    p50_us: p50,
+    p99_us: p99,
+    target_p99_us: TARGET_P99_US,
+    meets_target: p99 <= TARGET_P99_US,
+    cpu_us_per_decision: cpuPerDecision,
+    // Calibration for a shared machine: wall-clock percentiles include time preempted by other processes.
+    bare_loop_us: floorUs,
+    load_average: round(load),
+    shapes: rows.slice(0, -1),
+  };
+}
+
+/** The parts of the scenario: (a) placement, (b) end to end on per-proplet topics, (c) end to end on one shared topic. */
+export type SchedulingPart = 'a' | 'b' | 'c';
+
+/** Which parts `--part a|b|c` (repeatable, or `--part a,b`) selects; all three when absent. */
+export function selectedParts(args: readonly string[]): SchedulingPart[] {
+  const picked: string[] = [];
+  args.forEach((a, i) => {
+    if (a === '--part') picked.push(...(args[i + 1] ?? '').split(','));
+  });
+  if (picked.length === 0) return ['a', 'b', 'c'];
+  for (const p of picked) if (p !== 'a' && p !== 'b' && p !== 'c') throw new Error(`--part must be a, b or c, got ${JSON.stringify(p)}`);
+  return (['a', 'b', 'c'] as const).filter((p) => picked.includes(p));
+}
+
+/** Bench scenario `scheduling`: parts (a), (b) and (c) of issue 4, or those `--part` names. */
 export const scenario: Scenario = {
   name: 'scheduling',
   description:
-    'Placement decisions over 10,000 mixed proplets (libs/scheduling place()): decisions/s, p50/p99 µs per decision. ' +
-    'Options: --proplets N (10000), --decisions N per task shape (2000). End-to-end parts (b), (c) are not measured yet.',
+    '(a) placement decisions over 10,000 mixed proplets (libs/scheduling place()): decisions/s, p50/p99 µs; ' +
+    '(b) end to end, every service a process, simulated proplets on per-proplet topics over real MQTT, tasks through REST: tasks/s, create → start p50/p99 at half rate, CPU s per process; ' +
+    '(c) the same with upstream proplets on one shared start topic. ' +
+    'Options: --part a|b|c (repeatable; default all), (a) --proplets N (10000) --decisions N per shape (2000); ' +
+    '(b)/(c) --devices N (200; issue: 1000) --seconds N (20; issue: 30) --min-tasks N (0; issue: 30000) --warmup N (5) --batch N (100) --concurrency N (4) --per-process N (1000) --no-half-rate.',
   async run(ctx: BenchContext): Promise<Record<string, unknown>> {
-    const proplets = argValue(ctx.args, 'proplets', 10_000);
-    const decisions = argValue(ctx.args, 'decisions', 2000);
-    const warmup = Math.min(500, decisions);
-    const now = Date.UTC(2026, 0, 1);
-    const fleet = buildFleet(proplets, now);
-    const ledger = new CapacityLedger();
-    // A busy fleet: about 40 % of the healthy pods hold 1-3 tasks already.
-    const rnd = prng(99);
-    for (const c of fleet) {
-      if (c.type !== 'k8s' || rnd() > 0.4) continue;
-      const n = 1 + Math.floor(rnd() * 3);
-      for (let j = 0; j < n; j++) ledger.reserve(`bg-${c.id}-${j}`, c.id, { cpuMillis: 250, memoryBytes: 512 * 2 ** 20 });
-    }
-    const healthy = fleet.filter((c) => c.health === 'healthy' && !c.cordoned).length;
-    ctx.log(`scheduling (a): ${proplets} proplets (${healthy} healthy and not cordoned), ${decisions} decisions per shape after ${warmup} warm-up`);
-
-    const rows: Array<Record<string, string | number>> = [];
-    const all: number[] = [];
-    let totalUs = 0;
-    let totalCpuUs = 0;
-    const floorUs = round(bareLoopUs(fleet));
-    for (const shape of SHAPES) {
-      const { samples, cpuUs } = measure(shape, fleet, ledger, decisions, warmup, now);
-      const sorted = samples.slice().sort();
-      const { p50: shapeP50, p99: shapeP99 } = percentiles(Array.from(samples), [50, 99]);
-      const sum = samples.reduce((a, b) => a + b, 0);
-      totalUs += sum;
-      totalCpuUs += cpuUs;
-      for (const s of samples) all.push(s);
-      rows.push({
-        shape: shape.name,
-        decisions,
-        'decisions/s': Math.round((decisions / sum) * 1e6),
-        'p50 µs': round(shapeP50),
-        'p99 µs': round(shapeP99),
-        'max µs': round(sorted[sorted.length - 1] ?? 0),
-        'cpu µs/decision': round(cpuUs / decisions),
-      });
-    }
-    const sortedAll = Float64Array.from(all).sort();
-    const overall = percentiles(all, [50, 99]);
-    const p99 = round(overall.p99);
-    const p50 = round(overall.p50);
-    const dps = Math.round((all.length / totalUs) * 1e6);
-    const cpuPerDecision = round(totalCpuUs / all.length);
-    rows.push({
-      shape: 'all shapes',
-      decisions: all.length,
-      'decisions/s': dps,
-      'p50 µs': p50,
-      'p99 µs': p99,
-      'max µs': round(sortedAll[sortedAll.length - 1] ?? 0),
-      'cpu µs/decision': cpuPerDecision,
-    });
-    ctx.table(`placement over ${proplets} proplets (target p99 ≤ ${TARGET_P99_US} µs)`, rows);
-    const load = os.loadavg()[0] ?? 0;
-    ctx.log(`placement p99 ${p99} µs ${p99 <= TARGET_P99_US ? 'meets' : 'MISSES'} the ${TARGET_P99_US} µs target`);
-    ctx.log(
-      `machine: load average ${load.toFixed(1)} on ${os.cpus().length} cpus; a bare loop over the ${proplets} proplets takes ${floorUs} µs (median), ` +
-        `one decision ${round(p50 / Math.max(floorUs, 0.001))}× that at p50`,
-    );
-
-    return {
-      placement: {
-        proplets,
-        decisions: all.length,
-        decisions_per_second: dps,
-        p50_us: p50,
-        p99_us: p99,
-        target_p99_us: TARGET_P99_US,
-        meets_target: p99 <= TARGET_P99_US,
-        cpu_us_per_decision: cpuPerDecision,
-        // Calibration for a shared machine: wall-clock percentiles include time preempted by other processes.
-        bare_loop_us: floorUs,
-        load_average: round(load),
-        shapes: rows.slice(0, -1),
-      },
-      // TODO(issue 4, parts b and c): end to end over real NATS/Postgres/MQTT with every service a
-      // process and 1,000 simulated proplets; written by another engineer.
-      end_to_end: null,
-      end_to_end_note: 'not measured by this scenario yet: parts (b) and (c) of issue 4 (end to end, shared-topic proplets) are still to be written',
-    };
+    const parts = selectedParts(ctx.args);
+    const results: Record<string, unknown> = {};
+    if (parts.includes('a')) results['placement'] = runPlacement(ctx);
+    if (parts.includes('b')) results['end_to_end'] = await runEndToEnd(ctx, parseEndToEndArgs(ctx.args, 'extension'));
+    if (parts.includes('c')) results['end_to_end_shared_topic'] = await runEndToEnd(ctx, parseEndToEndArgs(ctx.args, 'upstream'));
+    return results;
   },
 };
