@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import { ApiClient, ApiError, ApiUnreachableError } from './client';
 import { describeError, EXIT, TaskFailedError, UsageError } from './output';
 import { failureMessage, progressLine } from './commands/run';
+import { selectorLine, taskDetails } from './views';
 
 /** A loopback port nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -57,5 +58,14 @@ describe('propeller run progress', () => {
     expect(failureMessage(task({ status: 'failed', proplet_id: 'p', error: 'unreachable executed' }))).toBe('task t1 failed on p: unreachable executed');
     expect(failureMessage(task({ status: 'failed', failure_reason: 'timeout after 2 attempts' }))).toBe('task t1 failed: timeout after 2 attempts');
     expect(failureMessage(task({ status: 'stopped' }))).toBe('task t1 was stopped');
+  });
+});
+
+describe('task details for people', () => {
+  it('shows the selector rule by rule and the timeout as a duration', () => {
+    const text = taskDetails({ id: 't1', status: 'pending', state: 0, timeout_ms: 600_000, proplet_selector: { proplet_id: 'rpi-1', match_capabilities: ['gpu', 'wasm'], match_labels: { zone: 'north' } } });
+    expect(text).toMatch(/selector\s.*proplet id rpi-1; capabilities gpu, wasm; labels zone=north/);
+    expect(text).toMatch(/timeout\s.*10m per attempt/);
+    expect(selectorLine({})).toBe('-');
   });
 });

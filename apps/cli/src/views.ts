@@ -1,3 +1,4 @@
+import { formatDuration } from '@propeller/config';
 import { cell, details, table } from './output';
 
 /**
@@ -74,9 +75,9 @@ export function taskDetails(t: Json): string {
     ['attempt', t['max_attempts'] === undefined ? t['attempt'] : `${str(t['attempt'])} of ${str(t['max_attempts'])}`],
     ['inputs', t['inputs']],
     ['module', moduleLine(t)],
-    ['selector', t['proplet_selector']],
+    ['selector', selectorLine(t['proplet_selector'])],
     ['preferred', t['preferred_proplet_type']],
-    ['timeout', typeof t['timeout_ms'] === 'number' ? `${t['timeout_ms']} ms per attempt` : t['timeout_ms'] === null ? 'none' : undefined],
+    ['timeout', typeof t['timeout_ms'] === 'number' ? `${formatDuration(t['timeout_ms'])} per attempt` : t['timeout_ms'] === null ? 'none' : undefined],
   ];
   if (t['results'] !== undefined && t['results'] !== null) entries.push(['results', typeof t['results'] === 'string' ? t['results'] : JSON.stringify(t['results'])]);
   if (typeof t['error'] === 'string' && t['error'] !== '') entries.push(['error', t['error']]);
@@ -85,6 +86,13 @@ export function taskDetails(t: Json): string {
   if (typeof t['explanation'] === 'string' && t['explanation'] !== '') entries.push(['placed because', t['explanation']]);
   entries.push(['created', t['created_at']], ['updated', t['updated_at']]);
   return details(entries);
+}
+
+/** `match_capabilities: [gpu]` as `capabilities gpu`; each rule on its own, `; `-separated. */
+export function selectorLine(selector: unknown): string {
+  const entries = Object.entries((selector ?? {}) as Json).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) return '-';
+  return entries.map(([k, v]) => `${k.replace(/^match_/, '').replace(/_/g, ' ')} ${cell(v)}`).join('; ');
 }
 
 function moduleLine(t: Json): string {
