@@ -4,8 +4,8 @@
  * when the API is ready. Ctrl-C stops everything.
  */
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig } from '@propeller/config';
-import { hasKubeconfig, localStack } from './plan';
+import { loadConfig } from '@propeller/config';
+import { PORT_BASE_ENV, PROPLET_PREFIX_ENV, hasKubeconfig, localPropletIds, localStack, portBaseFrom, stackPorts } from './plan';
 import { preflight } from './preflight';
 import { Supervisor } from './supervisor';
 
@@ -25,13 +25,18 @@ async function waitReady(url: string, deadline: number, stopped: () => boolean):
 }
 
 async function main(): Promise<void> {
-  let config;
+  let config, ports, propletIds;
   try {
     config = loadConfig({ env: process.env, cwd: process.cwd(), service: 'start' }).config;
+    ports = stackPorts({ base: portBaseFrom(process.env), apiPort: config.api.port });
+    propletIds = localPropletIds(process.env);
   } catch (e) {
-    console.error(e instanceof ConfigError ? e.message : String(e));
+    console.error(e instanceof Error ? e.message : String(e));
     process.exit(2);
   }
+  // Only the supervisor reads these; a service would log each as an unknown PROPELLER_* variable.
+  delete process.env[PORT_BASE_ENV];
+  delete process.env[PROPLET_PREFIX_ENV];
   const checks = await preflight({ nats: config.nats.url, database: config.database.url, mqtt: config.mqtt.broker });
   const failed = checks.filter((c) => !c.ok);
   for (const c of checks) console.log(`propeller | ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} at ${c.address}${c.ok ? '' : `: ${c.error}`}`);
@@ -40,8 +45,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const apiPort = config.api.port;
-  const specs = localStack({ kubeconfig: hasKubeconfig(process.env), apiPort });
+  const apiPort = ports.api;
+  const specs = localStack({ kubeconfig: hasKubeconfig(process.env), ports, propletIds });
   const supervisor = new Supervisor(specs, { root: ROOT, out: process.stdout, color: process.stdout.isTTY === true });
   let stopping = false;
   const stop = (signal: string) => {
@@ -55,6 +60,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // The children run in their own process groups (see Supervisor), so a closed terminal reaches only us.
+  process.on('SIGHUP', () => stop('SIGHUP'));
 
   supervisor.say(`starting ${specs.map((s) => s.name).join(', ')}`);
   supervisor.start();

@@ -69,9 +69,15 @@ export class Supervisor {
       cwd: this.opts.root,
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and a service
+      // that got SIGINT from the terminal and then SIGTERM from us would take the second signal as
+      // "exit now" and skip its graceful stop. Only the supervisor decides how children stop.
+      detached: true,
     });
     r.child = child;
     r.startedAt = Date.now();
+    // The pid, so an operator (or a test) can find the process of a service without parsing `ps`.
+    this.say(`${spec.name} started (pid ${child.pid ?? 'unknown'})`);
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => this.opts.out.write(`${prefix(line)}\n`));
     }
