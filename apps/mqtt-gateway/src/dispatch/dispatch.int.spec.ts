@@ -26,8 +26,8 @@ describe('dispatch: REST task → device start → device result → completed',
     devices.push(c);
     return c;
   }
-  async function createTask(body: Json): Promise<string> {
-    const res = await d.w.http('POST', '/tasks', { start: true, ...body });
+  async function createTask(body: Json, headers: Record<string, string> = {}): Promise<string> {
+    const res = await d.w.http('POST', '/tasks', { start: true, ...body }, headers);
     expect(res.status).toBe(201);
     return String((res.body as Json)['id']);
   }
@@ -36,13 +36,16 @@ describe('dispatch: REST task → device start → device result → completed',
     return (await d.w.http('GET', `/tasks/${id}/results`)).body as Json;
   }
 
-  it('sends an upstream Rust proplet (shared topic, direct layout) a wasmtime start with string inputs and completes on its result', async () => {
+  it('sends an upstream Rust proplet (shared topic, direct layout) a wasmtime start with string inputs and the request trace, and completes on its result', async () => {
     await d.proplet('rust-1', { channelId: 'ch-rust', layout: 'direct', perPropletTopics: false, dialect: 'wasmtime' });
     const dev = await device();
     const inbox = await listen(dev, `m/${d.domainId}/c/ch-rust/control/manager/start`);
 
-    const id = await createTask({ name: 'add', file: ADD_WASM, inputs: [10, 32], proplet_id: 'rust-1' });
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const id = await createTask({ name: 'add', file: ADD_WASM, inputs: [10, 32], proplet_id: 'rust-1' }, { traceparent });
     const start = await inbox.next((m) => m['id'] === id, 'the start on the shared topic');
+    // The trace of the REST request travels to the device as the MQTT 5 user property.
+    expect(inbox.messages.find((m) => m.json['id'] === id)?.userProperties).toEqual({ traceparent });
     expect(start).toEqual({
       id,
       name: 'add',

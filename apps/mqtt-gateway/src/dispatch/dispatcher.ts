@@ -141,7 +141,10 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
   async function onScheduled(event: StoredEnvelope): Promise<void> {
     const d = event.data as { propletId: string; attempt: number; wireId: string };
     const ref = { taskId: event.aggregateId, wireId: d.wireId, propletId: d.propletId };
-    const view = foldTaskView((await store.load('task', event.aggregateId)).events);
+    const history = (await store.load('task', event.aggregateId)).events;
+    const view = foldTaskView(history);
+    // The placement loop schedules without the caller's trace; the task's own trace is the API request that made or started it.
+    const traceparent = event.traceparent ?? history.findLast((e) => e.traceparent !== null)?.traceparent ?? null;
     if (!startStillWanted(view, d.wireId) || view === undefined) {
       count('start', 'superseded');
       logger.debug({ ...ref }, 'start not sent: the attempt is no longer current');
@@ -156,7 +159,7 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
     } catch (e) {
       if (!isInvalid(e)) throw e;
       count('start', 'module_unavailable');
-      await failAttempt(ref, e.message, event.traceparent);
+      await failAttempt(ref, e.message, traceparent);
       return;
     }
     const shaped = shapeStart({
@@ -167,17 +170,17 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
     });
     if (!shaped.ok) {
       count('start', shaped.reason);
-      await failAttempt(ref, `cannot dispatch to proplet ${d.propletId}: ${shaped.message}`, event.traceparent);
+      await failAttempt(ref, `cannot dispatch to proplet ${d.propletId}: ${shaped.message}`, traceparent);
       return;
     }
-    await publish(shaped.topic, shaped.payload, event.traceparent);
+    await publish(shaped.topic, shaped.payload, traceparent);
     count('start', 'published');
     logger.debug({ ...ref, topic: shaped.topic, bytes: shaped.bytes }, 'start published');
     // Our proplets (the extension, recognised by per-proplet topics) say task_started themselves; for
     // upstream proplets the broker's PUBACK is the evidence (apps/scheduler/README.md "Running: who says so").
     if (!entry.perPropletTopics) {
       try {
-        await command('task.recordDispatched', ref, event.traceparent);
+        await command('task.recordDispatched', ref, traceparent);
       } catch (e) {
         if (isConflict(e) || isNotFound(e)) logger.debug({ ...ref, err: (e as Error).message }, 'dispatch not recorded: the task moved on');
         else throw e;

@@ -37,12 +37,28 @@ export async function openDispatchWorld(): Promise<DispatchWorld> {
   const w = await openTasksWorld();
   const domainId = testDomainId();
   const logger = memoryLogger();
-  await ensureInbox(w.nc, w.names);
-  const config = testGatewayConfig(w.names, domainId);
-  const gateway = await startGateway({ config, nc: w.nc, names: w.names, metrics: testMetrics(), logger });
-  const publisher = await mqttClient({ clientId: `${config.clientId}-dispatch`, protocolVersion: 5 });
-  const dispatcher = await startDispatcher({ nc: w.nc, names: w.names, publisher, directory: gateway.directory, logger, metrics: testMetrics(), backoff: [100, 300, 600, 1_000] });
-  await dispatcher.ready;
+  let gateway: RunningGateway | undefined;
+  let publisher: MqttClient | undefined;
+  let dispatcher: RunningDispatcher | undefined;
+  try {
+    await ensureInbox(w.nc, w.names);
+    const config = testGatewayConfig(w.names, domainId);
+    gateway = await startGateway({ config, nc: w.nc, names: w.names, metrics: testMetrics(), logger });
+    publisher = await mqttClient({ clientId: `${config.clientId}-dispatch`, protocolVersion: 5 });
+    const started = await startDispatcher({ nc: w.nc, names: w.names, publisher, directory: gateway.directory, logger, metrics: testMetrics(), backoff: [100, 300, 600, 1_000] });
+    dispatcher = started;
+    let ready = false;
+    void started.ready.then(() => (ready = true));
+    await waitFor(() => ready, 'the attempt index to read the task history');
+  } catch (e) {
+    // Whatever started is stopped, so a failed setup neither leaks connections nor keeps jest alive.
+    await dispatcher?.stop().catch(() => undefined);
+    await gateway?.stop().catch(() => undefined);
+    await publisher?.endAsync().catch(() => undefined);
+    await cleanupInbox(w.nc, w.names).catch(() => undefined);
+    await w.close();
+    throw e;
+  }
   return {
     w,
     domainId,
