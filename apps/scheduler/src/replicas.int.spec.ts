@@ -220,7 +220,9 @@ describe('two scheduler replicas', () => {
     const tookOver = standby.events.find((e) => e.event === 'active' && e.at >= killedAt);
     expect(tookOver).toBeDefined();
     const takeoverMs = (tookOver as ChildEvent).at - killedAt;
-    expect(takeoverMs).toBeLessThanOrEqual(LEASE_TTL_MS + 500);
+    // The survivor takes over once the dead holder's lease ages out (one TTL after its last renewal);
+    // the slack covers a loaded machine scheduling the child late, not a second TTL or any polling.
+    expect(takeoverMs).toBeLessThanOrEqual(LEASE_TTL_MS + 2000);
     expect(resumedMs - takeoverMs).toBeLessThan(1000);
     expect([...tally.scheduledPerAttempt.values()].every((n) => n === 1)).toBe(true);
     expect(tally.scheduledPerAttempt.size).toBe(PROPLETS * ROOM + done.length);

@@ -20,8 +20,10 @@ describe('ProjectionRunner (real NATS + Postgres)', () => {
     runner.start();
 
     expect(await waitForSequence(env.db, 'ledger', lastOf(seqs), 20_000)).toBe(true);
-    const checkpointGauge = await registry.getSingleMetric(CHECKPOINT_METRIC)?.get();
-    expect(checkpointGauge?.values).toEqual([{ labels: { projection: 'ledger' }, value: lastOf(seqs) }]);
+    // The gauge follows the commit that `waitForSequence` saw, so wait for it rather than race it.
+    const gaugeValues = async () => (await registry.getSingleMetric(CHECKPOINT_METRIC)?.get())?.values;
+    await eventually('the checkpoint gauge to reach the last sequence', async () => (await gaugeValues())?.[0]?.value === lastOf(seqs));
+    expect(await gaugeValues()).toEqual([{ labels: { projection: 'ledger' }, value: lastOf(seqs) }]);
     expect(await balances(env.db)).toEqual(expectedBalances(events));
     const perTx = await env.db
       .selectFrom('ledger_entries')

@@ -3,7 +3,7 @@
 //   hang         — its stop never finishes (tests the shutdown timeout)
 //   crash        — throws from a timer once started (tests the uncaught-error path)
 //   fail-start   — start rejects
-import { runService } from '@propeller/service';
+import { runService } from '../src';
 
 const mode = process.env['FIXTURE_MODE'] ?? 'ok';
 
