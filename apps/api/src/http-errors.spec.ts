@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConflictError, InvalidError, NotFoundError, NotLeaderError, UnschedulableError, isInvalid } from '@propeller/events';
+import { ConflictError, InternalError, InvalidError, NotFoundError, NotLeaderError, UnschedulableError, isInvalid } from '@propeller/events';
 import { parseRequest, toErrorAnswer } from './http-errors';
 
 describe('toErrorAnswer', () => {
@@ -35,6 +35,13 @@ describe('toErrorAnswer', () => {
 });
 
 describe('toErrorAnswer for dependencies that are away', () => {
+  it('answers 503 when no service answers a command or none answers in time, 500 for other internal errors', () => {
+    const away = (reason: string) => new InternalError('t1.commands.task.create: no service answers', { details: { subject: 't1.commands.task.create', reason } });
+    expect(toErrorAnswer(away('noResponders'))).toMatchObject({ status: 503, body: { error: { code: 'Internal', details: { reason: 'noResponders' } } } });
+    expect(toErrorAnswer(away('timeout'))).toMatchObject({ status: 503, body: { error: { code: 'Internal', details: { reason: 'timeout' } } } });
+    expect(toErrorAnswer(away('failed')).status).toBe(500);
+  });
+
   it('answers 503 when Postgres refuses connections and when the read model is not created yet', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     const missing = Object.assign(new Error('relation "proplets" does not exist'), { code: '42P01' });

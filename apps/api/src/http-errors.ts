@@ -39,7 +39,8 @@ const isFrameworkClientError = (e: unknown): e is FrameworkError & { statusCode:
  * Maps anything thrown while answering a request to its status and body. Typed errors keep their code
  * (`Invalid` 400, `NotFound` 404, `Conflict` 409, `Unschedulable` 422, `NotLeader` 503, `Internal` 500);
  * Fastify's request errors (malformed JSON, a body over the limit → 413, unsupported media type → 415)
- * become `Invalid` with the field `body`; Postgres away or a read model not created yet is `Internal` 503
+ * become `Invalid` with the field `body`; Postgres away, a read model not created yet or a command no service
+ * answered (in time) is `Internal` 503
  * (retry later); anything else is `Internal` 500 with a generic message (the cause is logged, not sent).
  */
 export function toErrorAnswer(e: unknown): ErrorAnswer {
@@ -48,7 +49,9 @@ export function toErrorAnswer(e: unknown): ErrorAnswer {
     // toWireError keeps only instances of this copy of the class; a second copy still carries code and details.
     const code = (e as { code: ErrorCode }).code;
     const details = (e as { details?: Record<string, unknown> }).details ?? wire.details ?? {};
-    return { status: STATUS_OF[code], body: { error: { code, message: e.message, details } } };
+    // A command nobody answered (its owning service is restarting) is a dependency away, not a bug.
+    const away = code === 'Internal' && (details['reason'] === 'noResponders' || details['reason'] === 'timeout');
+    return { status: away ? 503 : STATUS_OF[code], body: { error: { code, message: e.message, details } } };
   }
   if (isFrameworkClientError(e)) {
     const rule =
