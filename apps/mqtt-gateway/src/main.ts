@@ -3,6 +3,7 @@ import { natsNames } from '@propeller/events';
 import { provision } from '@propeller/eventstore';
 import { runService } from '@propeller/service';
 import { gatewayConfigFrom } from './config';
+import { startGatewayDispatch } from './dispatch/wire';
 import { startGateway } from './gateway';
 import { ensureInbox } from './nats';
 
@@ -27,6 +28,8 @@ void runService({
       const inbox = await ensureInbox(nc, names, config.nats.replicas);
       logger.info({ ...report, inbox }, 'NATS resources provisioned');
       const gateway = await startGateway({ config: gw, nc, names, metrics: ctx.metrics, logger });
+      // Dispatch (issue 4): starts, stops, results and registry answers; stopped before the gateway.
+      const dispatch = await startGatewayDispatch({ config: gw, nc, names, directory: gateway.directory, metrics: ctx.metrics, logger, moduleMaxBytes: config.moduleMaxBytes });
       ctx.health.register('mqtt', () => (gateway.mqttConnected() ? true : { status: 'fail', detail: 'MQTT broker not connected' }));
       ctx.health.register('nats', async () => {
         if (nc.isClosed()) return { status: 'fail', detail: 'NATS connection closed' };
@@ -35,6 +38,7 @@ void runService({
       });
       return {
         async stop() {
+          await dispatch.stop();
           await gateway.stop();
           await nc.drain();
         },
