@@ -60,6 +60,9 @@ describe('REST proplets API', () => {
           alive: false,
           health_observed_at: expect.any(String),
           health_age_seconds: expect.any(Number),
+          // Registered by command, never heard from over MQTT: nothing in the liveness KV.
+          last_seen_at: null,
+          last_seen_source: null,
           active: true,
           cordoned: false,
           device_type: 'esp32',
@@ -373,13 +376,13 @@ describe('REST proplets API', () => {
       }
     });
 
-    it('answers 500 Internal naming the command when no registry answers', async () => {
+    it('answers 503 Internal naming the command when no registry answers (its service is away: retry later)', async () => {
       // An API on a prefix no registry serves: the command has no responder.
       const lonely = buildApi({ db: w.db, nc: w.nc, names: testNames(), config: { api: { readYourWritesTimeout: 100 } }, logger: testLogger() });
       try {
         const port = await lonely.listen(0, '127.0.0.1');
         const res = await fetch(`http://127.0.0.1:${port}/proplets/list-a/uncordon`, { method: 'POST' });
-        expect(res.status).toBe(500);
+        expect(res.status).toBe(503);
         expect(await res.json()).toEqual({
           error: { code: 'Internal', message: expect.stringMatching(/commands\.proplet\.uncordon: no service answers$/), details: expect.objectContaining({ reason: 'noResponders' }) },
         });

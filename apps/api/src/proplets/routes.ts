@@ -1,8 +1,8 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { FastifyReply } from 'fastify';
-import { encodeKvToken, NotFoundError, type CommandDataInput } from '@propeller/events';
+import { encodeKvToken, livenessKey, NotFoundError, PropletLivenessSchema, type CommandDataInput, type PropletLiveness } from '@propeller/events';
 import type { CommandOk } from '@propeller/eventstore';
-import { getPropletOrThrow, listProplets } from '@propeller/read-models';
+import { getPropletOrThrow, listProplets, type PropletView } from '@propeller/read-models';
 import type { ApiContext } from '../app';
 import { PROPLETS_PROJECTION } from '../app';
 import { parseRequest } from '../http-errors';
@@ -37,12 +37,44 @@ export function registerPropletRoutes(ctx: ApiContext): void {
   const idOf = (params: unknown): string => parseRequest(PropletIdParamsSchema, params, 'params', ['id']).id;
   const location = (id: string): string => `/proplets/${encodeURIComponent(id)}`;
 
+  // The liveness KV (`<p>_liveness`), opened on first use and kept; a failed open is retried by the next request.
+  let livenessKv: Promise<KV> | undefined;
+  const openLiveness = (): Promise<KV> => {
+    livenessKv ??= new Kvm(ctx.nc).open(ctx.names.kv.liveness).catch((e: unknown) => {
+      livenessKv = undefined;
+      throw e;
+    });
+    return livenessKv;
+  };
+  /**
+   * When the plane last heard from the proplet: its liveness KV entry, or null (never heard from, deleted
+   * key, or a record this API cannot read — logged). A KV that does not answer fails the request (500):
+   * an empty last_seen must mean "never heard from", not "could not look".
+   */
+  async function lastSeen(id: string): Promise<PropletLiveness | null> {
+    const entry = await (await openLiveness()).get(livenessKey(id));
+    if (entry === null || entry.length === 0 || entry.operation !== 'PUT') return null;
+    let raw: unknown;
+    try {
+      raw = entry.json();
+    } catch {
+      raw = undefined;
+    }
+    const parsed = PropletLivenessSchema.safeParse(raw);
+    if (!parsed.success) {
+      ctx.logger.warn({ propletId: id, issues: parsed.error?.issues }, 'unreadable liveness record; last_seen left null');
+      return null;
+    }
+    return parsed.data;
+  }
+  const oneJson = async (p: PropletView) => propletJson(p, ctx.now(), await lastSeen(p.id));
+
   /** Read-your-writes: the row once the projection shows the command, else 202 with Location. */
   async function answerWrite(reply: FastifyReply, id: string, ok: CommandOk) {
     if (!(await ctx.settled(PROPLETS_PROJECTION, ok))) {
       return reply.code(202).header('location', location(id)).send({ status: 'accepted', location: location(id), sequence: ok.lastSequence });
     }
-    return propletJson(await getPropletOrThrow(ctx.db, id), ctx.now());
+    return oneJson(await getPropletOrThrow(ctx.db, id));
   }
 
   ctx.routes.add({
@@ -64,7 +96,9 @@ export function registerPropletRoutes(ctx: ApiContext): void {
         ...(q.label === undefined ? {} : { label: q.label }),
         ...(q.status === undefined ? {} : { status: q.status }),
       });
-      return propletPageJson(page, ctx.now());
+      // One KV get per row of the page, concurrently: a page is at most 1,000 rows (default 100).
+      const seen = await Promise.all(page.proplets.map((p) => lastSeen(p.id)));
+      return propletPageJson(page, ctx.now(), seen);
     },
   });
 
@@ -75,7 +109,7 @@ export function registerPropletRoutes(ctx: ApiContext): void {
     tag: 'proplets',
     params: PropletIdParamsSchema,
     responses: { 200: { description: 'The proplet', schema: PropletJsonSchema }, 404: notFound, ...COMMON_ERRORS },
-    handler: async (request) => propletJson(await getPropletOrThrow(ctx.db, idOf(request.params)), ctx.now()),
+    handler: async (request) => oneJson(await getPropletOrThrow(ctx.db, idOf(request.params))),
   });
 
   ctx.routes.add({

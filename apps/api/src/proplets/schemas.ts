@@ -103,6 +103,14 @@ export const PropletJsonSchema = z.object({
   alive: z.boolean(),
   health_observed_at: z.iso.datetime().describe('When the health last changed (registration time while unknown)'),
   health_age_seconds: z.number().int().describe('Seconds since health_observed_at'),
+  last_seen_at: z.iso
+    .datetime()
+    .nullable()
+    .describe('When the plane last heard from the proplet (heartbeat, last-will or pod readiness, from the liveness store); null if never'),
+  last_seen_source: z
+    .enum(['heartbeat', 'last_will', 'pod_readiness'])
+    .nullable()
+    .describe('What last_seen_at was: a heartbeat, a last-will (offline), or a pod readiness change; null if never heard from'),
   active: z.boolean().describe('healthy or unknown (the status=active filter)'),
   cordoned: z.boolean(),
   device_type: z.string(),

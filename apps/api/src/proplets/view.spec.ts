@@ -52,6 +52,20 @@ describe('propletJson', () => {
     expect(propletJson(view(), new Date('2026-11-27T12:59:59.000Z')).health_age_seconds).toBe(0);
   });
 
+  it('answers last_seen null when the plane never heard from the proplet', () => {
+    expect(propletJson(view(), now)).toMatchObject({ last_seen_at: null, last_seen_source: null });
+  });
+
+  it.each([
+    ['heartbeat', 'heartbeat'],
+    ['lastWill', 'last_will'],
+    ['podReadiness', 'pod_readiness'],
+  ] as const)('shows a %s liveness entry as last_seen_source %s with its time in UTC', (source, rest) => {
+    const json = propletJson(view(), now, { status: source === 'lastWill' ? 'offline' : 'alive', at: '2026-11-27T14:01:02.345+01:00', source, writer: 'gw-a' });
+    expect(json).toMatchObject({ last_seen_at: '2026-11-27T13:01:02.345Z', last_seen_source: rest });
+    expect(PropletJsonSchema.strict().safeParse(json).success).toBe(true);
+  });
+
   it.each([
     ['healthy', true],
     ['unknown', false],

@@ -1,4 +1,4 @@
-import type { PropletMetadata } from '@propeller/events';
+import type { PropletLiveness, PropletMetadata } from '@propeller/events';
 import type { PropletPage, PropletView } from '@propeller/read-models';
 import type { PropletJson } from './schemas';
 
@@ -15,11 +15,20 @@ export function metadataJson(metadata: PropletMetadata): PropletJson['metadata']
   return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [METADATA_KEYS[k] ?? k, v])) as PropletJson['metadata'];
 }
 
+/** Liveness sources in REST casing (the liveness KV writes them camelCase). */
+const LAST_SEEN_SOURCES: Record<PropletLiveness['source'], PropletJson['last_seen_source'] & string> = {
+  heartbeat: 'heartbeat',
+  lastWill: 'last_will',
+  podReadiness: 'pod_readiness',
+};
+
 /**
  * One read-model proplet in REST form. `alive` is upstream's boolean (true only while `healthy`);
- * `health_age_seconds` is counted from `health_observed_at` to `now`, never negative.
+ * `health_age_seconds` is counted from `health_observed_at` to `now`, never negative. `seen` is the
+ * proplet's liveness KV entry: `last_seen_at`/`last_seen_source` say when and how the plane last heard
+ * from it (both `null` when it has never been heard from; default `null`).
  */
-export function propletJson(p: PropletView, now: Date): PropletJson {
+export function propletJson(p: PropletView, now: Date, seen: PropletLiveness | null = null): PropletJson {
   const observed = Date.parse(p.observedAt);
   return {
     id: p.id,
@@ -28,6 +37,8 @@ export function propletJson(p: PropletView, now: Date): PropletJson {
     alive: p.health === 'healthy',
     health_observed_at: p.observedAt,
     health_age_seconds: Math.max(0, Math.floor((now.getTime() - observed) / 1000)),
+    last_seen_at: seen === null ? null : new Date(seen.at).toISOString(),
+    last_seen_source: seen === null ? null : LAST_SEEN_SOURCES[seen.source],
     active: p.active,
     cordoned: p.cordoned,
     device_type: p.deviceType,
@@ -53,7 +64,7 @@ export function propletJson(p: PropletView, now: Date): PropletJson {
   };
 }
 
-/** A page in REST form: `{offset, limit, total, proplets}`. */
-export function propletPageJson(page: PropletPage, now: Date) {
-  return { offset: page.offset, limit: page.limit, total: page.total, proplets: page.proplets.map((p) => propletJson(p, now)) };
+/** A page in REST form: `{offset, limit, total, proplets}`; `seen[i]` is the liveness of `page.proplets[i]` (default: none known). */
+export function propletPageJson(page: PropletPage, now: Date, seen: ReadonlyArray<PropletLiveness | null> = []) {
+  return { offset: page.offset, limit: page.limit, total: page.total, proplets: page.proplets.map((p, i) => propletJson(p, now, seen[i] ?? null)) };
 }
