@@ -1,6 +1,6 @@
 // eslint-disable-next-line @nx/enforce-module-boundaries -- tools/start is a tool, not a runtime dependency
 import { localStack } from '@propeller/start';
-import { batchSizeFor, completedPerSecond, parseEndToEndArgs, parseSimLine, retargetPorts, stageBreakdown, type TaskTrace } from './scheduling-e2e';
+import { batchSizeFor, completedPerSecond, parseEndToEndArgs, parseSimLine, retargetPorts, spread, stageBreakdown, type TaskTrace } from './scheduling-e2e';
 
 describe('scheduling bench, end-to-end helpers', () => {
   it('moves every service of npm start onto the bench ports, URL and env alike', () => {
@@ -56,5 +56,10 @@ describe('scheduling bench, end-to-end helpers', () => {
     expect(s['create → start on device']?.p50).toBe(20);
     expect(s['create request → TaskCreated']).toEqual({ p50: 5, p99: 6, max: 6, n: 2 });
     expect(s['create request answered']?.max).toBe(40);
+  });
+
+  it('samples evenly, first and last included', () => {
+    expect(spread([1, 2, 3, 4, 5, 6, 7, 8, 9], 3)).toEqual([1, 5, 9]);
+    expect(spread([1, 2], 5)).toEqual([1, 2]);
   });
 });

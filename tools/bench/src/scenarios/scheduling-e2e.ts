@@ -29,6 +29,8 @@ const ADD_WASM = 'AGFzbQEAAAABBwFgAn9/AX8DAgEABwcBA2FkZAAACgkBBwAgACABags=';
 /** The services of `npm start` the bench runs (the local proplets and the k8s-agent are left out). */
 const SERVICES = ['registry', 'scheduler', 'health-monitor', 'mqtt-gateway', 'api'] as const;
 
+/** Tasks per phase whose timeline is read for the scheduled and running times (the other stages use every task). */
+const TIMELINE_SAMPLE = 300;
 /** Targets of issue 4 for part (b). */
 export const TARGET_TASKS_PER_SECOND = 1000;
 export const TARGET_P99_MS = 100;
@@ -148,7 +150,8 @@ const stat = (xs: number[]): { p50: number; p99: number; max: number; n: number 
  * Where the time of a task goes, stage by stage (ms, p50/p99/max): the create request (sent → the
  * `TaskCreated` time), placement (created → scheduled), dispatch (scheduled → start on the device),
  * the report back (start on the device → running, then → completed) and the create request's own answer.
- * Times from the read model are the events' `occurredAt`, on the same machine's clock as the bench.
+ * Server times are the events' `occurredAt` (created and finished from the row of every task, scheduled and
+ * running from the timelines of a sample), on the same machine's clock as the bench; `n` says how many.
  */
 export function stageBreakdown(traces: readonly TaskTrace[]): Record<string, { p50: number; p99: number; max: number; n: number }> {
   const d = (f: (t: TaskTrace) => number | undefined): number[] => traces.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
@@ -329,6 +332,31 @@ async function listCompleted(api: Api): Promise<ListedTask[]> {
 
 const ms = (iso: string | null): number | undefined => (iso === null ? undefined : Date.parse(iso));
 
+/** Up to `n` items spread evenly over `xs` (first and last included). */
+export function spread<T>(xs: readonly T[], n: number): T[] {
+  if (xs.length <= n) return [...xs];
+  return Array.from({ length: n }, (_, i) => xs[Math.round((i * (xs.length - 1)) / Math.max(1, n - 1))] as T);
+}
+
+/**
+ * Fills `scheduledAt` and `runningAt` of a sample of traces from `GET /tasks/{id}/events` (the row of a
+ * finished task keeps only its created and finished times; the timeline keeps every event's time).
+ */
+async function fillFromTimelines(api: Api, traces: TaskTrace[], sample: number): Promise<void> {
+  const picked = spread(traces, sample);
+  for (let i = 0; i < picked.length; i += 10) {
+    await Promise.all(
+      picked.slice(i, i + 10).map(async (t) => {
+        const tl = await getJson<{ events: Array<{ type: string; at: string }> }>(`${api.base}/tasks/${t.id}/events`).catch(() => ({ events: [] }));
+        for (const e of tl.events) {
+          if (e.type === 'TaskScheduled' && t.scheduledAt === undefined) t.scheduledAt = Date.parse(e.at);
+          if (e.type === 'TaskRunning' && t.runningAt === undefined) t.runningAt = Date.parse(e.at);
+        }
+      }),
+    );
+  }
+}
+
 // ---------------------------------------------------------------- the run
 
 /** Figures of one end-to-end run (part (b) or (c)). */
@@ -447,7 +475,8 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     const cpuDelta = (a: Record<string, number>, b: Record<string, number>, seconds: number): Record<string, number> =>
       Object.fromEntries(Object.keys(b).map((k) => [k, Math.round(((b[k] ?? 0) - (a[k] ?? 0)) * 100) / 100]).concat([['window_seconds', round1(seconds)]]));
 
-    const drain = async (ids: readonly TaskTrace[]): Promise<void> => {
+    // Waits until every task created so far is completed, or completions stopped for 15 s.
+    const drain = async (): Promise<void> => {
       let last = -1;
       let lastChange = Date.now();
       const wanted = traces.length;
@@ -459,7 +488,6 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
         }
         return done >= wanted || Date.now() - lastChange > 15_000;
       }, 600_000, 500);
-      void ids;
     };
 
     // Phase 1: as fast as the stack answers.
@@ -490,7 +518,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     const p1Cpu = cpuDelta(cpuA, cpuB, (windowTo - windowFrom) / 1000);
     traces.push(...p1Traces);
     ctx.log(`phase 1: ${p1Traces.length} tasks created in ${round1((windowTo - p1Start) / 1000)} s; draining...`);
-    await drain(p1Traces);
+    await drain();
 
     // Phase 2: half the measured rate, open loop, for latencies.
     const completed1 = await listCompleted(api);
@@ -505,6 +533,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
       };
     };
     const p1Filled = p1Traces.map(fill);
+    await fillFromTimelines(api, p1Filled, TIMELINE_SAMPLE);
     const max = completedPerSecond(p1Filled, windowFrom, windowTo);
     ctx.log(`phase 1: ${max.count} tasks completed in the ${round1((windowTo - windowFrom) / 1000)} s window → ${max.perSecond} tasks/s`);
 
@@ -541,7 +570,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
       await Promise.all(inflight);
       const cpu = cpuDelta(c0, cpuNow(), (Date.now() - t0) / 1000);
       traces.push(...p2);
-      await drain(p2);
+      await drain();
       half = { rate: round1(rate), batch, traces: p2, cpu, offered: sent, skipped };
     }
 
@@ -553,6 +582,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     const statuses: Record<string, number> = {};
     for (const s of ['pending', 'scheduled', 'running', 'completed', 'failed']) statuses[s] = await countByStatus(api, s);
     const p2Filled = half?.traces.map(fill) ?? [];
+    await fillFromTimelines(api, p2Filled, TIMELINE_SAMPLE);
     const latencyFrom = half ? p2Filled : p1Filled;
     const c2s = stat(latencyFrom.map((t) => (t.deviceAt === undefined ? NaN : t.deviceAt - t.sentAt)).filter(Number.isFinite));
     const invalid = sims.reduce((a, s) => a + s.invalid, 0);
@@ -609,15 +639,40 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     await Promise.all(sims.map((s) => s.exited));
     await supervisor.stop();
     log.end();
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(names.inboxStream).catch((e: unknown) => {
-      if (!isStreamNotFound(e)) throw e;
+    // Each step on its own, retried: a NATS server busy with the other engineers' work may time out a
+    // stream deletion, and a failed step must neither skip the others nor throw away the run's figures.
+    await retried(ctx, `delete the NATS streams, KV buckets and object store of prefix ${names.prefix}`, async () => {
+      const jsm = await jetstreamManager(nc, { timeout: 30_000 });
+      await jsm.streams.delete(names.inboxStream).catch((e: unknown) => {
+        if (!isStreamNotFound(e)) throw e;
+      });
+      await cleanup(nc, names);
     });
-    await cleanup(nc, names);
     await nc.close();
-    const db = new pg.Client({ connectionString: DATABASE_URL });
-    await db.connect();
-    await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await db.end();
+    await retried(ctx, `drop the Postgres schema ${schema}`, async () => {
+      const db = new pg.Client({ connectionString: DATABASE_URL });
+      await db.connect();
+      try {
+        await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      } finally {
+        await db.end();
+      }
+    });
+  }
+}
+
+/** Runs a cleanup step up to 4 times; if it still fails, says loudly what was left behind. */
+async function retried(ctx: BenchContext, what: string, step: () => Promise<void>): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await step();
+      return;
+    } catch (e) {
+      if (i >= 4) {
+        ctx.log(`CLEANUP FAILED, left behind: could not ${what}: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 2_000 * i));
+    }
   }
 }
