@@ -80,6 +80,8 @@ type ResultMessage = { task_id: string; proplet_id?: string; results?: unknown; 
 type StartedMessage = { task_id: string; proplet_id: string; attempt?: number };
 type RegistryRequest = { app_name: string };
 
+const channelKey = (c: { domainId: string; channelId: string; layout: string }): string => `${c.domainId}/${c.channelId}/${c.layout}`;
+
 /** The shape target of a directory entry. */
 export function targetOf(entry: DirectoryEntry): ShapeTarget {
   return {
@@ -103,6 +105,7 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
   const store = new EventStore(nc, names);
   const modules = new ModuleSource({ store: o.modules ?? (await new Objm(nc).open(names.modules)), ...(o.moduleMaxBytes === undefined ? {} : { maxBytes: o.moduleMaxBytes }) });
   const attempts = new AttemptIndex();
+  const wamrChannels = new Set<string>();
   const counter = o.metrics?.counter({ name: DISPATCH_METRIC, help: 'Starts, stops, chunks sent and device reports relayed by dispatch, by kind and outcome', labelNames: ['kind', 'outcome'] as const });
   const count = (kind: string, outcome: string): void => counter?.inc({ kind, outcome });
 
@@ -173,6 +176,8 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
       await failAttempt(ref, `cannot dispatch to proplet ${d.propletId}: ${shaped.message}`, traceparent);
       return;
     }
+    // An ESP32 takes one registry chunk as the whole module: remember the channels where a WAMR start named image_url.
+    if (entry.dialect === 'wamr' && shaped.message.image_url !== undefined) wamrChannels.add(channelKey(entry));
     await publish(shaped.topic, shaped.payload, traceparent);
     count('start', 'published');
     logger.debug({ ...ref, topic: shaped.topic, bytes: shaped.bytes }, 'start published');
@@ -276,7 +281,9 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
           return;
         }
         const topic = topicsFor({ domainId: record.domainId, channelId: record.channelId, layout: record.layout }).registryChunk;
-        for (const chunk of chunkModule(m.app_name, loaded.bytes)) await publish(topic, JSON.stringify(chunk));
+        const whole = wamrChannels.has(channelKey(record));
+        const chunks = whole ? chunkModule(m.app_name, loaded.bytes, Math.max(1, loaded.bytes.byteLength)) : chunkModule(m.app_name, loaded.bytes);
+        for (const chunk of chunks) await publish(topic, JSON.stringify(chunk));
         count('registry', 'answered');
         logger.debug({ appName: m.app_name, topic, digest: loaded.digest, bytes: loaded.bytes.byteLength }, 'registry request answered');
         return;

@@ -19,12 +19,14 @@ describe('dispatch: module registry and modules by URL', () => {
   let http: Server;
   let base: string;
   const big = paddedWasm(1_500_000);
+  // Over one 64 KiB chunk and over a WAMR start's 1,023 bytes.
+  const mid = paddedWasm(100_000);
   const small = Buffer.from('AGFzbQEAAAABBwFgAn9/AX8DAgEABwcBA2FkZAAACgkBBwAgACABags=', 'base64');
   const devices: MqttClient[] = [];
 
   beforeAll(async () => {
     http = createServer((req, res) => {
-      const body = req.url?.startsWith('/big.wasm') ? big : req.url?.startsWith('/add.wasm') ? small : undefined;
+      const body = req.url?.startsWith('/big.wasm') ? big : req.url?.startsWith('/mid.wasm') ? mid : req.url?.startsWith('/add.wasm') ? small : undefined;
       if (body === undefined) {
         res.writeHead(404).end();
         return;
@@ -57,6 +59,23 @@ describe('dispatch: module registry and modules by URL', () => {
     const bytes = Buffer.concat([...Array(total).keys()].map((i) => parts.get(i) ?? Buffer.alloc(0)));
     expect(bytes.length).toBe(big.length);
     expect(sha256(bytes)).toBe(sha256(big));
+  }, 30_000);
+
+  it('answers an ESP32 that was sent an image_url start (the module does not fit 1,023 bytes) with the whole module as one chunk', async () => {
+    await d.proplet('reg-esp32', { channelId: 'ch-reg-esp32', layout: 'direct', perPropletTopics: false, dialect: 'wamr' });
+    const dev = await mqttClient({ protocolVersion: 5 });
+    devices.push(dev);
+    const inbox = await listen(dev, `m/${d.domainId}/c/ch-reg-esp32/#`);
+    const url = `${base}/mid.wasm`;
+    const res = await d.w.http('POST', '/tasks', { name: 'main', image_url: url, inputs: [1], proplet_id: 'reg-esp32', start: true });
+    const id = String((res.body as Json)['id']);
+    const start = await inbox.next((m) => m['id'] === id, 'the wamr start');
+    expect(start).toEqual({ id, name: 'main', state: 0, image_url: url, inputs: [1], proplet_id: 'reg-esp32' });
+
+    await dev.publishAsync(`m/${d.domainId}/c/ch-reg-esp32/registry/proplet`, JSON.stringify({ app_name: url }), { qos: 1 });
+    const chunk = await inbox.next((m) => m['app_name'] === url && 'chunk_idx' in m, 'the chunk');
+    expect(chunk).toMatchObject({ chunk_idx: 0, total_chunks: 1 });
+    expect(sha256(Buffer.from(String(chunk['data']), 'base64'))).toBe(sha256(mid));
   }, 30_000);
 
   it('fails a task whose image_url pins another sha256, naming both digests', async () => {
