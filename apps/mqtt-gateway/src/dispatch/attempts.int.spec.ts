@@ -58,15 +58,19 @@ describe('dispatch: attempts, timeouts and abandoned attempts', () => {
     await dev[first]?.inbox.next((m) => m['id'] === id && m['proplet_id'] === first && !('state' in m), 'the stop of attempt 1', 5_000);
 
     const base = (p: string) => `m/${d.domainId}/c/ch-${p}/control/proplet`;
-    await dev[second]?.client.publishAsync(`${base(second)}/results`, JSON.stringify({ task_id: wire2, proplet_id: second, results: '42' }), { qos: 1 });
-    await waitFor(async () => (await task(id))['status'] === 'completed', 'completed by attempt 2');
-
-    // The first proplet wakes up and reports attempt 1, late: recorded as discarded, the outcome stays.
+    // The first proplet wakes up and reports attempt 1 while attempt 2 runs: recorded as discarded, nothing changes.
     await dev[first]?.client.publishAsync(`${base(first)}/results`, JSON.stringify({ task_id: id, proplet_id: first, results: '999' }), { qos: 1 });
     await waitFor(async () => {
       const tl = (await d.w.http('GET', `/tasks/${id}/events?limit=100`)).body as { events: Array<{ type: string }> };
       return tl.events.some((e) => e.type === 'TaskResultDiscarded');
     }, 'the late result recorded as discarded');
+    const during = await task(id);
+    expect(['scheduled', 'running']).toContain(during['status']);
+    expect(during['attempt']).toBe(2);
+    expect(during['proplet_id']).toBe(second);
+
+    await dev[second]?.client.publishAsync(`${base(second)}/results`, JSON.stringify({ task_id: wire2, proplet_id: second, results: '42' }), { qos: 1 });
+    await waitFor(async () => (await task(id))['status'] === 'completed', 'completed by attempt 2');
     expect((await d.w.http('GET', `/tasks/${id}/results`)).body).toMatchObject({ status: 'completed', results: '42', attempt: 2, proplet_id: second });
   }, 30_000);
 
