@@ -153,7 +153,7 @@ function errorOf(status: number, body: unknown, method: string, path: string): A
 
 // undici's fetch hides the socket error in `cause` (sometimes one level deeper, in an AggregateError).
 function unreachableReason(e: unknown, timeoutMs: number): string {
-  const err = e as { name?: string; cause?: { code?: string; errors?: Array<{ code?: string }> } };
+  const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } };
   if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
   const code = err?.cause?.code ?? err?.cause?.errors?.[0]?.code;
   switch (code) {
@@ -166,7 +166,8 @@ function unreachableReason(e: unknown, timeoutMs: number): string {
     case 'UND_ERR_SOCKET':
       return 'connection reset';
     case undefined:
-      return (e as Error)?.message ?? String(e);
+      // No socket error code: undici's own refusals (e.g. "bad port") say why in the cause's message.
+      return err?.cause?.message ?? err?.message ?? String(e);
     default:
       return code;
   }

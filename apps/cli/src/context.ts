@@ -15,6 +15,8 @@ export interface CliDeps {
   env: Record<string, string | undefined>;
   /** Delay between two polls of `propeller run` (default 200 ms). */
   pollMs?: number;
+  /** Aborted on Ctrl-C: `propeller run` stops waiting (the task goes on) and says how to stop it. */
+  interrupt?: AbortSignal;
 }
 
 /** The context of a command from its global options: `--api`, else `PROPELLER_API`, else `DEFAULT_API`. */

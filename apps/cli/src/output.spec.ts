@@ -69,3 +69,11 @@ describe('task details for people', () => {
     expect(selectorLine({})).toBe('-');
   });
 });
+
+describe('an API address fetch refuses outright', () => {
+  it('names the reason fetch gives (a port browsers and undici block)', async () => {
+    const e = await new ApiClient('http://127.0.0.1:1').get('/proplets').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ApiUnreachableError);
+    expect((e as ApiUnreachableError).reason).toBe('bad port');
+  });
+});

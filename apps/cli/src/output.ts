@@ -22,7 +22,14 @@ export const EXIT = {
   usage: 2,
   /** Nothing answered at the API address. */
   unreachable: 3,
+  /** Interrupted (Ctrl-C) while waiting; 128 + SIGINT as shells report it. */
+  interrupted: 130,
 } as const;
+
+/** The user interrupted a wait; the task itself goes on. */
+export class InterruptedError extends Error {
+  override readonly name = 'InterruptedError';
+}
 
 /** A command-line value the CLI itself rejects before calling the API. */
 export class UsageError extends Error {
@@ -84,6 +91,7 @@ export function describeError(e: unknown): { text: string; code: number } {
     return { text: lines.join('\n'), code: EXIT.failed };
   }
   if (e instanceof UsageError) return { text: `error: ${e.message}`, code: EXIT.usage };
+  if (e instanceof InterruptedError) return { text: e.message, code: EXIT.interrupted };
   if (e instanceof TaskFailedError) return { text: `error: ${e.message}`, code: EXIT.failed };
   return { text: `error: ${e instanceof Error ? e.message : String(e)}`, code: EXIT.failed };
 }

@@ -33,7 +33,7 @@ function inherit(cmd: Command, from: Command): Command {
 
 /**
  * Runs the CLI on `argv` (without `node` and the script) and resolves with the exit code: 0 ok,
- * 1 refused or failed, 2 bad usage, 3 API unreachable (`EXIT`). Never calls `process.exit`.
+ * 1 refused or failed, 2 bad usage, 3 API unreachable, 130 interrupted (`EXIT`). Never calls `process.exit`.
  */
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
   const program = buildProgram(deps);
@@ -54,5 +54,11 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
 
 /** The process entry: real stdout/stderr and environment. */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
-  process.exitCode = await runCli(argv, { io: processIo, env: process.env });
+  const interrupt = new AbortController();
+  // The first Ctrl-C ends a wait cleanly (with a hint); a second one exits at once.
+  process.once('SIGINT', () => {
+    interrupt.abort();
+    process.once('SIGINT', () => process.exit(EXIT.interrupted));
+  });
+  process.exitCode = await runCli(argv, { io: processIo, env: process.env, interrupt: interrupt.signal });
 }

@@ -18,10 +18,11 @@ import { runCli } from './program';
 
 // The tasks, run and admin commands against the real REST API, registry and scheduler (NATS, Postgres).
 //
-// The device side is a STAND-IN here: the gateway's dispatch is not committed yet, so `completeScheduled`
-// plays what the gateway reports for a proplet (`task.recordDispatched`, then `task.recordResult` for
-// the attempt's wire id) through the scheduler's real commands. It does not run Wasm: it answers the sum
-// of the inputs for `add` and a trap for `boom`, which is what a proplet answers for these two modules.
+// The device side is a STAND-IN here, so these tests exercise the CLI and the API without MQTT:
+// `completeScheduled` plays what the gateway reports for a proplet (`task.recordDispatched`, then
+// `task.recordResult` for the attempt's wire id) through the scheduler's real commands. It does not run
+// Wasm: it answers the sum of the inputs for `add` and a trap for `boom`, which is what a proplet answers
+// for these two modules. run.e2e.spec.ts runs the real gateway, dispatcher and proplet instead.
 
 const BIN = join(__dirname, '..', 'bin', 'propeller.cjs');
 const ADD_WAT = ';; add(a, b)\n(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))\n';
@@ -37,7 +38,7 @@ type Task = Record<string, unknown>;
 describe('propeller tasks, run and admin against the real API and scheduler', () => {
   let w: TasksWorld;
   let dir: string;
-  let standIn: { stop(): void; done: Promise<void> };
+  let standIn: { stop(): void; done: Promise<void>; errors: unknown[] };
 
   const line = (s: string) => (s.endsWith('\n') ? s : `${s}\n`);
   async function cli(...argv: string[]): Promise<Ran> {
@@ -56,27 +57,34 @@ describe('propeller tasks, run and admin against the real API and scheduler', ()
   const getTask = async (id: string): Promise<Task> => (await w.http('GET', `/tasks/${id}`)).body as Task;
 
   /** The gateway + proplet stand-in: every scheduled task is dispatched and answered once. */
-  function completeScheduled(): { stop(): void; done: Promise<void> } {
+  function completeScheduled(): { stop(): void; done: Promise<void>; errors: unknown[] } {
     let running = true;
     const answered = new Set<string>();
+    const errors: unknown[] = [];
     const done = (async () => {
       while (running) {
-        const page = (await w.http('GET', '/tasks?status=scheduled&limit=1000')).body as { tasks?: Task[] };
-        for (const t of page.tasks ?? []) {
-          const wireId = String(t['wire_id']);
-          if (answered.has(wireId)) continue;
-          answered.add(wireId);
-          const taskId = String(t['id']);
-          const propletId = String(t['proplet_id']);
-          await w.command('task.recordDispatched', { taskId, wireId, propletId });
-          const inputs = (t['inputs'] as Array<string | number>).map(Number);
-          const outcome = t['function_name'] === 'boom' ? { error: 'wasm trap: unreachable executed' } : { results: String(inputs.reduce((a, b) => a + b, 0)) };
-          await w.command('task.recordResult', { taskId, wireId, propletId, ...outcome });
+        try {
+          const page = (await w.http('GET', '/tasks?status=scheduled&status=running&limit=1000')).body as { tasks?: Task[] };
+          for (const t of page.tasks ?? []) {
+            const wireId = String(t['wire_id']);
+            if (answered.has(wireId)) continue;
+            const taskId = String(t['id']);
+            const propletId = String(t['proplet_id']);
+            // The broker accepted the start (an upstream proplet reports no task_started): running.
+            if (t['status'] === 'scheduled') await w.command('task.recordDispatched', { taskId, wireId, propletId });
+            const inputs = (t['inputs'] as Array<string | number>).map(Number);
+            const outcome = t['function_name'] === 'boom' ? { error: 'wasm trap: unreachable executed' } : { results: String(inputs.reduce((a, b) => a + b, 0)) };
+            await w.command('task.recordResult', { taskId, wireId, propletId, ...outcome });
+            answered.add(wireId);
+          }
+        } catch (e) {
+          // A busy machine can make one round fail (a command timing out): the next round retries, as a gateway would.
+          errors.push(e);
         }
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    return { stop: () => void (running = false), done };
+    return { stop: () => void (running = false), done, errors };
   }
 
   beforeAll(async () => {
@@ -97,7 +105,7 @@ describe('propeller tasks, run and admin against the real API and scheduler', ()
 
   describe('propeller run', () => {
     it('compiles the .wat, runs its only export and prints the result alone on stdout, progress on stderr', async () => {
-      const r = await cli('run', join(dir, 'add.wat'), '--inputs', '2,3');
+      const r = await cli('run', join(dir, 'add.wat'), '--inputs', '2,3', '--wait', '15s');
       expect(r.err).not.toContain('error');
       expect(r.code).toBe(EXIT.ok);
       expect(r.out).toBe('5\n');
@@ -108,14 +116,14 @@ describe('propeller tasks, run and admin against the real API and scheduler', ()
     });
 
     it('exits 1 with the error when the task fails, printing nothing on stdout', async () => {
-      const r = await cli('run', join(dir, 'boom.wat'));
+      const r = await cli('run', join(dir, 'boom.wat'), '--wait', '15s');
       expect(r.code).toBe(EXIT.failed);
       expect(r.out).toBe('');
       expect(r.err).toMatch(/error: task [0-9a-f-]{36} failed on k8s-1: wasm trap: unreachable executed\n$/);
     });
 
     it('prints the whole finished task with --json', async () => {
-      const r = await cli('--json', 'run', join(dir, 'add.wat'), '--inputs', '40,2', '--timeout', '30s', '--max-attempts', '2');
+      const r = await cli('--json', 'run', join(dir, 'add.wat'), '--inputs', '40,2', '--timeout', '30s', '--max-attempts', '2', '--wait', '15s');
       expect(r.code).toBe(EXIT.ok);
       expect(JSON.parse(r.out)).toMatchObject({ status: 'completed', state: 3, results: '42', timeout_ms: 30_000, max_attempts: 2, proplet_id: 'k8s-1' });
     });
@@ -128,6 +136,23 @@ describe('propeller tasks, run and admin against the real API and scheduler', ()
       expect(r.err).toMatch(/error: gave up waiting: task [0-9a-f-]{36} is still pending/);
     });
 
+    it('on Ctrl-C stops waiting with exit 130 and says how to stop the task, which goes on', async () => {
+      const interrupt = new AbortController();
+      const err: string[] = [];
+      const running = runCli(['--api', w.base, 'run', join(dir, 'add.wat'), '--inputs', '1,1', '--capability', 'gpu'], {
+        io: { out: () => undefined, err: (s) => void err.push(s) },
+        env: {},
+        pollMs: 50,
+        interrupt: interrupt.signal,
+      });
+      await waitFor(() => err.some((l) => l.includes('pending: waiting')), 'the waiting reason');
+      interrupt.abort();
+      expect(await running).toBe(EXIT.interrupted);
+      const id = /task ([0-9a-f-]{36}): created/.exec(err.join('\n'))?.[1] as string;
+      expect(err.at(-1)).toBe(`interrupted: task ${id} goes on (pending); \`propeller tasks get ${id}\` shows it, \`propeller tasks stop ${id}\` stops it`);
+      expect((await getTask(id))['status']).toBe('pending');
+    });
+
     it('refuses a module with several exports without --function, listing them, before calling the API', async () => {
       await writeFile(join(dir, 'two.wat'), '(module (func (export "a")) (func (export "b")))');
       const before = (await w.http('GET', '/tasks')).body.total as number;
@@ -137,10 +162,10 @@ describe('propeller tasks, run and admin against the real API and scheduler', ()
     });
 
     it('works as a process: `node bin/propeller.cjs run add.wat --inputs 2,3` prints 5 and exits 0; a failure exits 1', async () => {
-      const ok = await cliProcess(['run', join(dir, 'add.wat'), '--inputs', '2,3']);
+      const ok = await cliProcess(['run', join(dir, 'add.wat'), '--inputs', '2,3', '--wait', '10s']);
       expect(ok.out).toBe('5\n');
       expect(ok.code).toBe(0);
-      const failed = await cliProcess(['run', join(dir, 'boom.wat')]);
+      const failed = await cliProcess(['run', join(dir, 'boom.wat'), '--wait', '10s']);
       expect(failed.code).toBe(1);
       expect(failed.out).toBe('');
       expect(failed.err).toContain('unreachable executed');

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { parseDurationOption } from '../args';
 import { apiPath, isApiError, type ApiClient } from '../client';
 import { contextOf, type CliDeps } from '../context';
-import { json, TaskFailedError } from '../output';
+import { InterruptedError, json, TaskFailedError } from '../output';
 import { idempotencyHeaders, taskBody, TERMINAL_STATUSES, withTaskOptions, type TaskOptions } from '../task-request';
 import { resultText } from '../views';
 import { chooseFunction, loadModule } from '../wasm';
@@ -41,7 +41,11 @@ export function failureMessage(task: Json): string {
 }
 
 /** Polls `GET /tasks/{id}` until it is terminal or `deadline` (epoch ms) passes; reports changes through `progress`. */
-export async function waitForTask(client: ApiClient, id: string, o: { pollMs: number; deadline?: number; progress: (line: string) => void }): Promise<Json> {
+export async function waitForTask(
+  client: ApiClient,
+  id: string,
+  o: { pollMs: number; deadline?: number; interrupt?: AbortSignal; progress: (line: string) => void },
+): Promise<Json> {
   let last: Json | undefined;
   for (;;) {
     let task: Json | undefined;
@@ -60,7 +64,10 @@ export async function waitForTask(client: ApiClient, id: string, o: { pollMs: nu
     if (o.deadline !== undefined && Date.now() >= o.deadline) {
       throw new TaskFailedError(`gave up waiting: task ${id} is still ${String(last?.['status'] ?? 'not visible')} (see \`propeller tasks get ${id}\`)`, last ?? { id });
     }
-    await sleep(o.pollMs);
+    if (o.interrupt?.aborted !== true) await sleep(o.pollMs, undefined, o.interrupt === undefined ? {} : { signal: o.interrupt }).catch(() => undefined);
+    if (o.interrupt?.aborted === true) {
+      throw new InterruptedError(`interrupted: task ${id} goes on (${String(last?.['status'] ?? 'not visible yet')}); \`propeller tasks get ${id}\` shows it, \`propeller tasks stop ${id}\` stops it`);
+    }
   }
 }
 
@@ -92,6 +99,7 @@ export function runCommand(deps: CliDeps): Command {
       const task = await waitForTask(ctx.client, id, {
         pollMs: deps.pollMs ?? DEFAULT_POLL_MS,
         ...(deadline === undefined ? {} : { deadline }),
+        ...(deps.interrupt === undefined ? {} : { interrupt: deps.interrupt }),
         progress: (line) => ctx.io.err(line),
       });
       if (ctx.json) ctx.io.out(json(task));
