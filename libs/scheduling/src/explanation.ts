@@ -75,6 +75,24 @@ export class RejectionTally {
     if (extra !== undefined && extra > (this.extras[i] as number)) this.extras[i] = extra;
   }
 
+  /**
+   * Counts one more proplet (or `n`) under `r` without naming it; returns whether `r` still wants an example,
+   * so the caller reads the proplet's id only for the first few (`example`). `add` does both.
+   */
+  count(r: Rejection, extra?: number, n = 1): boolean {
+    const i = r.slot;
+    this.seen[i] = r;
+    this.counts[i] = (this.counts[i] as number) + n;
+    if (extra !== undefined && extra > (this.extras[i] as number)) this.extras[i] = extra;
+    return (this.examples[i] as string[]).length < MAX_EXAMPLES;
+  }
+
+  /** Records `propletId` as an example of `r` (after `count` said one is wanted). */
+  example(r: Rejection, propletId: string): void {
+    const ex = this.examples[r.slot] as string[];
+    if (ex.length < MAX_EXAMPLES) ex.push(clipId(propletId));
+  }
+
   /** Total proplets rejected. */
   get total(): number {
     return this.counts.reduce((a, b) => a + b, 0);

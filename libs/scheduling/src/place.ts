@@ -2,29 +2,12 @@ import type { PropletType } from '@propeller/events';
 import { WAMR_MAX_START_BYTES } from '@propeller/mqtt-protocol';
 import { classifyTask, DEFAULT_COMPUTE_KEYWORDS, DEFAULT_EDGE_KEYWORDS, DEFAULT_LOAD_BALANCING_RATIO, hybridPreference } from './classify';
 import { buildExplanation, fmtCount, MAX_EXAMPLES, RejectionTally, reasonKeys, type Explanation, type Note, type Reason } from './explanation';
-import { CapacityLedger, type LedgerView, type Reservation } from './ledger';
+import { CapacityLedger, type LedgerView, type Reservation, type ReservationColumns } from './ledger';
 import { formatCpu, formatMemory } from './quantity';
-import {
-  freeCpu,
-  freeMemory,
-  noteWamrHeard,
-  otherWamrHeard,
-  roomRejection,
-  sharesChannelWithWamr,
-  staticRejection,
-  taskFacts,
-  WAMR_CHANNEL_WINDOW_MS,
-  type Rejection,
-  type TaskFacts,
-} from './rules';
+import { fleetIndex, HEALTH_CODES, type FleetIndex } from './fleet';
+import { sharesChannelWithWamr, taskFacts, WAMR_CHANNEL_WINDOW_MS, type Rejection, type TaskFacts } from './rules';
 import type { Candidate, PolicyName, SchedulingTask } from './types';
 
-// Local bindings for the functions the hot loop calls once per proplet: the CommonJS that tsx and
-// SWC emit reads an imported function through a getter at every call, which shows in a profile
-// over 10,000 proplets.
-const staticReject = staticRejection;
-const roomReject = roomRejection;
-const noteWamr = noteWamrHeard;
 
 /** Default scheduling policy (`SCHEDULER_TYPE`). */
 export const DEFAULT_POLICY: PolicyName = 'hybrid';
@@ -80,14 +63,20 @@ export type PlaceResult =
   | { readonly placed: Placed; readonly unschedulable?: undefined; readonly state: PolicyState }
   | { readonly unschedulable: Unschedulable; readonly placed?: undefined; readonly state: PolicyState };
 
-/** Best candidate of one proplet type under the active policy, updated as the single pass goes. */
+/**
+ * Best candidate of one proplet type under the active policy, updated as the single pass goes.
+ * Ids are compared through `FleetIndex.rank` (integers in id order) during the pass.
+ */
 class Best {
   count = 0;
   // round-robin: smallest id after the cursor, and smallest id overall (the wrap-around).
   next: Candidate | undefined;
+  nextRank = 0;
   first: Candidate | undefined;
+  firstRank = 0;
   // resource-aware: largest free share, then fewest tasks, then smallest id.
   best: Candidate | undefined;
+  bestRank = 0;
   bestShare = -Infinity;
   bestTasks = 0;
 }
@@ -110,24 +99,28 @@ export function freeShare(c: Candidate, t: FreeShareRequest, reserved: Reservati
 /** The parsed requirements `freeShare` needs. */
 export type FreeShareRequest = Pick<TaskFacts, 'cpuMillis' | 'memoryBytes'>;
 
+/**
+ * `freeShare` of candidate `i` read from the index's columns (`NaN` = not reported) with what is
+ * reserved on it (zeros when nothing is): the same arithmetic, in the same order.
+ */
+function shareAt(fx: FleetIndex, i: number, t: FreeShareRequest, rCpu: number, rMemory: number, rTasks: number): number {
+  let share = Infinity;
+  const cpu = fx.cpu[i] as number;
+  if (cpu === cpu) share = Math.min(share, cpu > 0 ? (cpu - rCpu - t.cpuMillis) / cpu : 0);
+  const mem = fx.memory[i] as number;
+  if (mem === mem) share = Math.min(share, mem > 0 ? (mem - rMemory - t.memoryBytes) / mem : 0);
+  const max = fx.maxTasks[i] as number;
+  if (max === max) share = Math.min(share, max > 0 ? (max - rTasks - 1) / max : 0);
+  return share === Infinity ? 1 / (1 + rTasks) : share;
+}
+
 /** resource-aware order: larger free share, then fewer tasks, then smaller id (so the result never depends on input order). */
 const beats = (share: number, tasks: number, id: string, b: Best): boolean =>
   b.best === undefined || share > b.bestShare || (share === b.bestShare && (tasks < b.bestTasks || (tasks === b.bestTasks && id < b.best.id)));
 
-function consider(p: Best, c: Candidate, reserved: Reservation | undefined, t: TaskFacts, policy: PolicyName, cursor: string | null): void {
-  if (policy === 'roundrobin') {
-    if (p.first === undefined || c.id < p.first.id) p.first = c;
-    if (cursor !== null && c.id > cursor && (p.next === undefined || c.id < p.next.id)) p.next = c;
-    return;
-  }
-  const share = freeShare(c, t, reserved);
-  const tasks = reserved?.tasks ?? 0;
-  if (beats(share, tasks, c.id, p)) {
-    p.best = c;
-    p.bestShare = share;
-    p.bestTasks = tasks;
-  }
-}
+/** `beats` with the id compared by rank (the pass). */
+const beatsAt = (share: number, tasks: number, rank: number, b: Best): boolean =>
+  b.best === undefined || share > b.bestShare || (share === b.bestShare && (tasks < b.bestTasks || (tasks === b.bestTasks && rank < b.bestRank)));
 
 const smaller = (a: Candidate | undefined, b: Candidate | undefined): Candidate | undefined =>
   a === undefined ? b : b === undefined ? a : a.id <= b.id ? a : b;
@@ -146,6 +139,7 @@ function choose(picks: readonly Best[], policy: PolicyName): { c: Candidate; sha
 }
 
 const other = (t: PropletType): PropletType => (t === 'k8s' ? 'external' : 'k8s');
+const TYPES: readonly PropletType[] = ['k8s', 'external'];
 
 function formatExtra(r: Rejection, extra: number): string {
   if (r.rule === 'cpu') return ` (most free: ${formatCpu(Math.max(0, extra))})`;
@@ -164,10 +158,117 @@ class Unreported {
 }
 
 /**
+ * The static rules of one task over the index's profiles: for each profile, the slot of the first
+ * of health … capability that rejects it (`pre`, -1 when none), and whether the WAMR start size
+ * rejects it (`post`, checked after the labels, which are per candidate). Pin and labels are per
+ * candidate: the pin as a rank range (ranks `[pinFrom, pinTo)` hold the pinned id), each label as
+ * the wanted value's number in the key's column (-2 when no proplet has the value).
+ */
+interface StaticCheck {
+  readonly pinFrom: number;
+  readonly pinTo: number;
+  readonly pre: Int32Array;
+  readonly post: Uint8Array;
+  readonly labelIds: readonly Int32Array[];
+  readonly labelWant: Int32Array;
+}
+
+function staticCheck(fx: FleetIndex, t: TaskFacts): StaticCheck {
+  let pinFrom = 0;
+  let pinTo = 0;
+  if (t.pin !== undefined) {
+    pinTo = fx.ranksUpTo(t.pin);
+    pinFrom = pinTo;
+    while (pinFrom > 0 && fx.sortedIds[pinFrom - 1] === t.pin) pinFrom--;
+  }
+  const health = HEALTH_CODES.map((h) => (h === 'healthy' ? undefined : t.rejections.health[h]));
+  const typeOk = t.types === undefined ? undefined : TYPES.map((ty) => t.types?.has(ty) === true);
+  let deviceOk: Uint8Array | undefined;
+  if (t.deviceTypes !== undefined) {
+    deviceOk = new Uint8Array(fx.deviceTypeIds.size);
+    for (const [name, id] of fx.deviceTypeIds) if (t.deviceTypes.has(name)) deviceOk[id] = 1;
+  }
+  // A capability no proplet has gets mask 0, which every candidate fails.
+  const capWord = t.capabilities.map((cap) => (fx.capabilityIds.get(cap) ?? 0) >>> 5);
+  const capMask = t.capabilities.map((cap) => {
+    const b = fx.capabilityIds.get(cap);
+    return b === undefined ? 0 : (1 << (b & 31)) >>> 0;
+  });
+  const pre = new Int32Array(fx.profiles);
+  const post = new Uint8Array(fx.profiles);
+  for (let p = 0; p < fx.profiles; p++) {
+    post[p] = fx.profileWamr[p] === 1 && !t.fitsWamr ? 1 : 0;
+    let r: Rejection | undefined = health[fx.profileHealth[p] as number];
+    if (r === undefined && fx.profileCordoned[p] === 1) r = t.rejections.cordoned;
+    if (r === undefined && typeOk !== undefined && !typeOk[fx.profileType[p] as number]) r = t.rejections.type;
+    if (r === undefined && deviceOk !== undefined && deviceOk[fx.profileDeviceType[p] as number] !== 1) r = t.rejections.deviceType;
+    if (r === undefined) {
+      const base = (fx.profileSample[p] as number) * fx.capWords;
+      for (let j = 0; j < capMask.length; j++) {
+        if (((fx.capBits[base + (capWord[j] as number)] as number) & (capMask[j] as number)) === 0) {
+          r = t.rejections.capability[j];
+          break;
+        }
+      }
+    }
+    pre[p] = r === undefined ? -1 : r.slot;
+  }
+  const labelIds: Int32Array[] = [];
+  const labelWant = new Int32Array(t.labels.length);
+  t.labels.forEach(([k, v], j) => {
+    const col = fx.labelColumn(k);
+    labelIds.push(col.ids);
+    labelWant[j] = col.values.get(v) ?? -2;
+  });
+  return { pinFrom, pinTo, pre, post, labelIds, labelWant };
+}
+
+/** Every rejection of a task by its slot. */
+function rejectionsBySlot(t: TaskFacts): Rejection[] {
+  const out = new Array<Rejection>(t.slots);
+  const put = (r: Rejection): void => {
+    out[r.slot] = r;
+  };
+  const rs = t.rejections;
+  put(rs.pin);
+  for (const r of Object.values(rs.health)) put(r);
+  for (const r of [rs.cordoned, rs.type, rs.deviceType, rs.maxTasks, rs.cpu, rs.memory, rs.wamrStartSize, rs.wamrChannel]) put(r);
+  for (const r of rs.capability) put(r);
+  for (const r of rs.label) put(r);
+  return out;
+}
+
+/**
+ * Counts, profile by profile, the candidates whose profile a static rule rejects (all of them, or
+ * only those in `only` when a pin leaves a few to judge), each reason with its first examples in
+ * array order, as counting them one by one would.
+ */
+function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly Rejection[], tally: RejectionTally): void {
+  const examples = new Map<number, number[]>();
+  for (let p = 0; p < fx.profiles; p++) {
+    const slot = s.pre[p] as number;
+    if (slot < 0) continue;
+    const r = bySlot[slot] as Rejection;
+    tally.count(r, undefined, fx.profileSize[p] as number);
+    const ex = examples.get(slot);
+    if (ex === undefined) examples.set(slot, [...(fx.profileFirst[p] as number[])]);
+    else ex.push(...(fx.profileFirst[p] as number[]));
+  }
+  for (const [slot, ex] of examples) {
+    ex.sort((x, y) => x - y);
+    for (let k = 0; k < ex.length && k < MAX_EXAMPLES; k++) tally.example(bySlot[slot] as Rejection, (fx.items[ex[k] as number] as Candidate).id);
+  }
+}
+
+/**
  * Places one task: filters every candidate through the hard rules in **one pass** (counting
  * rejections for the explanation and tracking each type's best under the policy as it goes), then
  * applies the preference with its fallback. Pure: the ledger is only read, the clock and the random
  * number come in `options`, the next policy state goes out in the result.
+ *
+ * The pass reads a column-wise index of `candidates` (`FleetIndex`, built once per array and kept
+ * while the array lives), so keep the same array between decisions and build a new one when a
+ * proplet changes; candidates are values and are not to be edited in place.
  *
  * `candidates` must be every known proplet (not only healthy ones): the WAMR channel rule needs to
  * see devices that are heard from but not schedulable. Throws `InvalidError` for unparsable
@@ -185,13 +286,6 @@ export function place(
   const windowMs = options.wamrChannelWindowMs ?? WAMR_CHANNEL_WINDOW_MS;
   const t = taskFacts(task, options.wamrMaxStartBytes ?? WAMR_MAX_START_BYTES, windowMs);
   const cursor = state.roundRobinCursor;
-  const tally = new RejectionTally(t.slots);
-  const picks: Record<PropletType, Best> = { k8s: new Best(), external: new Best() };
-  const unreportedCpu = new Unreported();
-  const unreportedMemory = new Unreported();
-  const heardOn = new Map<string, string[]>();
-  const deferredWamr: Candidate[] = [];
-  let pinSeen = false;
   const notes: Note[] = [];
 
   // Preference, decided before the pass: explicit, or (hybrid only) from the task's keywords or the
@@ -213,55 +307,14 @@ export function place(
     });
   }
 
-  const fallbackPool: Candidate[] = [];
-  const fallbackReserved: Array<Reservation | undefined> = [];
-  const accept = (c: Candidate, reserved: Reservation | undefined): void => {
-    if (t.cpuMillis > 0 && c.capacity.cpuMillis === undefined) unreportedCpu.add(c.id);
-    if (t.memoryBytes > 0 && c.capacity.memoryBytes === undefined) unreportedMemory.add(c.id);
-    picks[c.type].count++;
-    if (preferred === undefined || c.type === preferred) {
-      consider(picks[c.type], c, reserved, t, policy, cursor);
-    } else {
-      fallbackPool.push(c);
-      fallbackReserved.push(reserved);
-    }
-  };
+  const fx = fleetIndex(candidates);
+  const pass = new Pass(fx, t, ledger, policy, preferred === undefined ? -1 : preferred === 'k8s' ? 0 : 1, cursor === null ? -1 : fx.ranksUpTo(cursor), now, windowMs);
+  pass.run();
+  const { picks, tally, unreportedCpu, unreportedMemory } = pass;
 
-  // The ledger is read only when something needs the reservation: a resource request, a task
-  // limit, or a policy that scores free share.
-  const needsReservation = t.cpuMillis > 0 || t.memoryBytes > 0 || policy !== 'roundrobin';
-  const index = ledger instanceof CapacityLedger ? ledger.indexFor(candidates) : undefined;
-  const recentWamr: Candidate[] = [];
-  for (let i = 0; i < candidates.length; i++) {
-    const c = candidates[i] as Candidate;
-    if (c.id === t.pin) pinSeen = true;
-    if (c.dialect === 'wamr' && c.lastHeardAt !== undefined && now - c.lastHeardAt <= windowMs) recentWamr.push(c);
-    let r = staticReject(c, t);
-    let reserved: Reservation | undefined;
-    if (r === undefined) {
-      if (needsReservation || c.maxTasks !== undefined) reserved = index === undefined ? ledger.get(c.id) : index.at(i, c.id);
-      r = roomReject(c, t, reserved);
-    }
-    if (r !== undefined) {
-      tally.add(r, c.id, r.rule === 'cpu' ? freeCpu(c, reserved) : r.rule === 'memory' ? freeMemory(c, reserved) : undefined);
-    } else if (c.dialect === 'wamr') {
-      // The channel rule needs every WAMR device of the channel, seen only once the pass is over.
-      deferredWamr.push(c);
-    } else {
-      accept(c, reserved);
-    }
-  }
-  // Channel index only when a WAMR device passed every other rule (most tasks never fit a WAMR start).
-  if (deferredWamr.length > 0) for (const c of recentWamr) noteWamr(c, heardOn, now, windowMs);
-  for (const c of deferredWamr) {
-    const r = sharesChannelWithWamr(c, t, otherWamrHeard(c, heardOn));
-    if (r !== undefined) tally.add(r, c.id);
-    else accept(c, ledger.get(c.id));
-  }
-
-  const feasible = picks.k8s.count + picks.external.count;
+  const feasible = (picks[0] as Best).count + (picks[1] as Best).count;
   const reasons: Reason[] = tally.reasons(formatExtra);
-  if (t.pin !== undefined && !pinSeen) {
+  if (t.pin !== undefined && !pass.pinSeen) {
     reasons.unshift({ key: 'pinUnknown', rule: 'pinUnknown', count: 0, examples: [], message: `pinned proplet ${t.pin} is not known` });
   }
   if (candidates.length === 0) {
@@ -270,13 +323,11 @@ export function place(
 
   let chosen: { c: Candidate; share?: number } | undefined;
   if (preferred === undefined) {
-    chosen = choose([picks.k8s, picks.external], policy);
+    chosen = choose(picks, policy);
   } else {
-    chosen = choose([picks[preferred]], policy);
+    chosen = choose([pass.preferredBest()], policy);
     if (chosen === undefined) {
-      const fallback = picks[other(preferred)];
-      for (let i = 0; i < fallbackPool.length; i++) consider(fallback, fallbackPool[i] as Candidate, fallbackReserved[i], t, policy, cursor);
-      chosen = choose([fallback], policy);
+      chosen = choose([pass.fallbackBest()], policy);
       if (chosen !== undefined) {
         notes.push({
           kind: 'fallback',
@@ -306,6 +357,188 @@ export function place(
     placed: { propletId: c.id, propletType: c.type, explanation },
     state: policy === 'roundrobin' ? { roundRobinCursor: c.id } : state,
   };
+}
+
+/**
+ * One decision's single pass over a `FleetIndex`. A class rather than closures inside `place`, so
+ * that its small methods are optimised once and stay optimised: a hot loop inside `place` itself
+ * was thrown back to the interpreter at every decision by the rarely taken branches around it.
+ */
+class Pass {
+  readonly tally: RejectionTally;
+  readonly picks: readonly Best[] = [new Best(), new Best()];
+  readonly unreportedCpu = new Unreported();
+  readonly unreportedMemory = new Unreported();
+  readonly pinSeen: boolean;
+  private readonly s: StaticCheck;
+  private readonly cols: ReservationColumns | undefined;
+  private readonly needsReservation: boolean;
+  private readonly deferredWamr: number[] = [];
+  // Feasible candidates of the other type, scored only if the preferred type has none.
+  private readonly fallback: number[] = [];
+
+  constructor(
+    private readonly fx: FleetIndex,
+    private readonly t: TaskFacts,
+    private readonly ledger: LedgerView,
+    private readonly policy: PolicyName,
+    /** 0 k8s, 1 external, -1 none. */
+    private readonly preferredCode: number,
+    private readonly cursorRanks: number,
+    private readonly now: number,
+    private readonly windowMs: number,
+  ) {
+    this.tally = new RejectionTally(t.slots);
+    this.s = staticCheck(fx, t);
+    this.pinSeen = t.pin !== undefined && this.s.pinTo > this.s.pinFrom;
+    // A `CapacityLedger` is read as columns; any other `LedgerView` with one `get` per proplet.
+    this.cols = ledger instanceof CapacityLedger ? ledger.columnsFor(fx.items) : undefined;
+    // The ledger is read only when something needs the reservation: a resource request, a task
+    // limit, or a policy that scores free share.
+    this.needsReservation = t.cpuMillis > 0 || t.memoryBytes > 0 || policy !== 'roundrobin';
+  }
+
+  run(): void {
+    const fx = this.fx;
+    const t = this.t;
+    const s = this.s;
+    if (t.pin === undefined) {
+      // Health … capability: counted per profile; only candidates of passing profiles are visited.
+      countRejectedProfiles(fx, s, rejectionsBySlot(t), this.tally);
+      const profile = fx.profile;
+      const pre = s.pre;
+      for (let i = 0; i < fx.n; i++) if ((pre[profile[i] as number] as number) < 0) this.judge(i);
+    } else {
+      // The pin rule comes first: every candidate but the pinned ones (the same id) is rejected by it.
+      const pinned = Array.from(fx.byRank.subarray(s.pinFrom, s.pinTo)).sort((x, y) => x - y);
+      const others = fx.n - pinned.length;
+      if (others > 0) {
+        this.tally.count(t.rejections.pin, undefined, others);
+        for (let i = 0, k = 0, named = 0; i < fx.n && named < MAX_EXAMPLES; i++) {
+          if (k < pinned.length && pinned[k] === i) k++;
+          else {
+            this.tally.example(t.rejections.pin, (fx.items[i] as Candidate).id);
+            named++;
+          }
+        }
+      }
+      const bySlot = rejectionsBySlot(t);
+      for (const i of pinned) {
+        const slot = s.pre[fx.profile[i] as number] as number;
+        if (slot >= 0) this.reject(bySlot[slot] as Rejection, i);
+        else this.judge(i);
+      }
+    }
+    // The channel rule needs the other WAMR devices of the channel, judged once the pass is over.
+    for (const i of this.deferredWamr) {
+      const c = fx.items[i] as Candidate;
+      const r = sharesChannelWithWamr(c, t, fx.otherWamrHeard(i, this.now, this.windowMs));
+      if (r !== undefined) this.tally.add(r, c.id);
+      else this.accept(i, true);
+    }
+  }
+
+  private reject(r: Rejection, i: number, extra?: number): void {
+    if (this.tally.count(r, extra)) this.tally.example(r, (this.fx.items[i] as Candidate).id);
+  }
+
+  /** The rules after the profile's verdict (labels, WAMR start size, room), for a candidate whose profile passed. */
+  private judge(i: number): void {
+    const fx = this.fx;
+    const t = this.t;
+    const s = this.s;
+    for (let j = 0; j < s.labelIds.length; j++) {
+      if ((s.labelIds[j] as Int32Array)[i] !== s.labelWant[j]) return this.reject(t.rejections.label[j] as Rejection, i);
+    }
+    if (s.post[fx.profile[i] as number] === 1) return this.reject(t.rejections.wamrStartSize, i);
+    const maxTasks = fx.maxTasks[i] as number;
+    // The room rules, in `RULE_ORDER`: task limit, CPU, memory (as `roomRejection`; NaN = not reported).
+    if (this.needsReservation || maxTasks === maxTasks) {
+      this.reserved(i);
+      if (maxTasks === maxTasks && this.rTasks >= maxTasks) return this.reject(t.rejections.maxTasks, i);
+      const cpu = fx.cpu[i] as number;
+      if (t.cpuMillis !== 0 && cpu === cpu && cpu - this.rCpu < t.cpuMillis) return this.reject(t.rejections.cpu, i, cpu - this.rCpu);
+      const memory = fx.memory[i] as number;
+      if (t.memoryBytes !== 0 && memory === memory && memory - this.rMemory < t.memoryBytes) return this.reject(t.rejections.memory, i, memory - this.rMemory);
+    }
+    if (fx.wamr[i] === 1) this.deferredWamr.push(i);
+    else this.accept(i, false);
+  }
+
+  // What is reserved on the candidate `reserved` last read.
+  private rCpu = 0;
+  private rMemory = 0;
+  private rTasks = 0;
+
+  /** Reads what is reserved on candidate `i` into `rCpu`, `rMemory`, `rTasks` (zeros when nothing is). */
+  private reserved(i: number): void {
+    const cols = this.cols;
+    if (cols !== undefined) {
+      const row = cols.slotOf[i] as number;
+      this.rCpu = cols.cpu[row] as number;
+      this.rMemory = cols.memory[row] as number;
+      this.rTasks = cols.tasks[row] as number;
+    } else {
+      const r = this.ledger.get((this.fx.items[i] as Candidate).id);
+      this.rCpu = r?.cpuMillis ?? 0;
+      this.rMemory = r?.memoryBytes ?? 0;
+      this.rTasks = r?.tasks ?? 0;
+    }
+  }
+
+  /** Counts a feasible candidate and scores it for its type (or keeps it for the fallback); `read` reads its reservation first. */
+  private accept(i: number, read: boolean): void {
+    const fx = this.fx;
+    const t = this.t;
+    if (read) this.reserved(i);
+    if (t.cpuMillis > 0 && fx.cpu[i] !== fx.cpu[i]) this.unreportedCpu.add((fx.items[i] as Candidate).id);
+    if (t.memoryBytes > 0 && fx.memory[i] !== fx.memory[i]) this.unreportedMemory.add((fx.items[i] as Candidate).id);
+    const type = fx.type[i] as number;
+    const p = this.picks[type] as Best;
+    p.count++;
+    if (this.preferredCode < 0 || type === this.preferredCode) this.consider(p, i);
+    else this.fallback.push(i);
+  }
+
+  private consider(p: Best, i: number): void {
+    const fx = this.fx;
+    const rank = fx.rank[i] as number;
+    if (this.policy === 'roundrobin') {
+      if (p.first === undefined || rank < p.firstRank) {
+        p.first = fx.items[i];
+        p.firstRank = rank;
+      }
+      if (this.cursorRanks >= 0 && rank >= this.cursorRanks && (p.next === undefined || rank < p.nextRank)) {
+        p.next = fx.items[i];
+        p.nextRank = rank;
+      }
+      return;
+    }
+    // Without a resource request or a task limit the reservation may not have been read: only
+    // round-robin skips it, and round-robin does not score.
+    const share = shareAt(fx, i, this.t, this.rCpu, this.rMemory, this.rTasks);
+    if (beatsAt(share, this.rTasks, rank, p)) {
+      p.best = fx.items[i];
+      p.bestRank = rank;
+      p.bestShare = share;
+      p.bestTasks = this.rTasks;
+    }
+  }
+
+  /** The preferred type's best. */
+  preferredBest(): Best {
+    return this.picks[this.preferredCode] as Best;
+  }
+
+  /** The other type's best, scoring the feasible candidates kept aside during the pass. */
+  fallbackBest(): Best {
+    const p = this.picks[1 - this.preferredCode] as Best;
+    for (const i of this.fallback) {
+      if (this.needsReservation) this.reserved(i);
+      this.consider(p, i);
+    }
+    return p;
+  }
 }
 
 function unreportedNote(resource: 'cpu' | 'memory', amount: string, u: Unreported, feasible: number, chosen: Candidate): Note {
