@@ -43,6 +43,13 @@ export class AttemptIndex {
     return [...held.values()];
   }
 
+  /** Puts back an abandoned attempt whose stop could not be sent, so the next beat tries again. */
+  restoreAbandoned(ref: AttemptRef): void {
+    const held = this.#abandoned.get(ref.propletId) ?? new Map<string, AttemptRef>();
+    held.set(ref.wireId, ref);
+    this.#abandoned.set(ref.propletId, held);
+  }
+
   /** Whether a proplet holds abandoned attempts (cheap check on every heartbeat). */
   holdsAbandoned(propletId: string): boolean {
     return this.#abandoned.has(propletId);

@@ -66,6 +66,13 @@ describe('attempt index (wire id → task and attempt)', () => {
     expect(i.takeAbandoned('a')).toEqual([]);
   });
 
+  it('keeps an abandoned attempt whose stop could not be sent for the next beat', () => {
+    const i = indexOf(task().created().scheduled(1, 'a').evacuated(1, 'a').events);
+    const [ref] = i.takeAbandoned('a');
+    i.restoreAbandoned(ref as NonNullable<typeof ref>);
+    expect(i.takeAbandoned('a').map((r) => r.wireId)).toEqual([T]);
+  });
+
   it('counts a stopped attempt and a last attempt that timed out as abandoned, not one that failed on its own error', () => {
     expect(indexOf(task().created().scheduled(1, 'a').stopped(1, 'a').events).holdsAbandoned('a')).toBe(true);
     expect(indexOf(task().created().scheduled(1, 'a').failed(1, 'a', 'timeout').events).holdsAbandoned('a')).toBe(true);

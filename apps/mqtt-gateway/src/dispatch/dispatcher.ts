@@ -354,7 +354,14 @@ async function watchReturns(liveness: KV, attempts: AttemptIndex, stop: (ref: At
         if (!attempts.holdsAbandoned(propletId)) continue;
         const value = e.json<{ status?: string }>();
         if (value.status !== 'alive') continue;
-        for (const ref of attempts.takeAbandoned(propletId)) await stop(ref);
+        for (const ref of attempts.takeAbandoned(propletId)) {
+          try {
+            await stop(ref);
+          } catch (err) {
+            attempts.restoreAbandoned(ref);
+            logger.warn({ ...ref, err }, 'cannot send the stop of an abandoned attempt; next beat tries again');
+          }
+        }
       } catch (err) {
         logger.warn({ key: e.key, err }, 'cannot stop the abandoned attempts of a returning proplet');
       }
