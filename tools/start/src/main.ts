@@ -7,18 +7,13 @@ import { resolve } from 'node:path';
 import { loadConfig } from '@propeller/config';
 import { PORT_BASE_ENV, PROPLET_PREFIX_ENV, hasKubeconfig, localPropletIds, localStack, portBaseFrom, stackPorts } from './plan';
 import { preflight } from './preflight';
-import { Supervisor } from './supervisor';
+import { Supervisor, httpReady } from './supervisor';
 
 const ROOT = resolve(__dirname, '../../..');
 
 async function waitReady(url: string, deadline: number, stopped: () => boolean): Promise<boolean> {
   while (Date.now() < deadline && !stopped()) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return true;
-    } catch {
-      // not up yet
-    }
+    if (await httpReady(url)) return true;
     await new Promise((r) => setTimeout(r, 300));
   }
   return false;

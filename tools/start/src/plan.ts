@@ -13,6 +13,8 @@ export interface ProcessSpec {
   env: Record<string, string>;
   /** URL that answers 200 once the process is ready, if it has one. */
   readyUrl?: string;
+  /** Processes whose `readyUrl` must answer before this one first starts (restarts do not wait). */
+  startAfter?: string[];
 }
 
 /** Every HTTP port of the local stack. */
@@ -121,12 +123,18 @@ export function localStack(opts: { kubeconfig: boolean; ports?: StackPorts; prop
       readyUrl: `http://127.0.0.1:${ports.k8sAgentProbes}/readyz`,
     });
   }
+  // A proplet announces itself once, when it connects: a `create` published before the gateway subscribes
+  // is lost (a fresh gateway session queues nothing), and its first heartbeat then registers it with
+  // defaults (type external, capabilities [wasm], no per-proplet topics). So the proplets start once the
+  // gateway and the registry it forwards `create` to are ready.
+  const afterGateway = ['registry', 'mqtt-gateway'];
   specs.push(
     {
       name: 'proplet-k8s',
       entry: 'apps/proplet/src/main.ts',
       env: { PROPLET_ID: ids.k8s, PROPLET_TYPE: 'k8s', PROPLET_DEVICE_TYPE: 'linux', PROPELLER_PROPLET_HTTP_PORT: String(ports.propletK8s) },
       readyUrl: health(ports.propletK8s),
+      startAfter: afterGateway,
     },
     {
       name: 'proplet-rpi',
@@ -139,6 +147,7 @@ export function localStack(opts: { kubeconfig: boolean; ports?: StackPorts; prop
         PROPELLER_PROPLET_HTTP_PORT: String(ports.propletExternal),
       },
       readyUrl: health(ports.propletExternal),
+      startAfter: afterGateway,
     },
   );
   return specs;

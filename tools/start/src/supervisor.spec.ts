@@ -30,6 +30,13 @@ describe('the local stack plan', () => {
     expect(localStack({ kubeconfig: true }).map((s) => s.name)).toContain('k8s-agent');
   });
 
+  it('starts the proplets after the registry and the gateway, so their create is not lost', () => {
+    const after = Object.fromEntries(localStack({ kubeconfig: false }).map((s) => [s.name, s.startAfter]));
+    expect(after['proplet-k8s']).toEqual(['registry', 'mqtt-gateway']);
+    expect(after['proplet-rpi']).toEqual(['registry', 'mqtt-gateway']);
+    expect(after['mqtt-gateway']).toBeUndefined();
+  });
+
   it('puts every process on the ports of ARCHITECTURE.md by default, through the canonical keys', () => {
     const env = Object.fromEntries(localStack({ kubeconfig: true }).map((s) => [s.name, s.env]));
     expect(env).toMatchObject({
@@ -109,5 +116,40 @@ describe('Supervisor', () => {
     await sup.stop();
     expect(text()).toMatch(/steady +\| crasher got SIGTERM/);
     expect(() => process.kill(steadyPid as number, 0)).toThrow();
+  });
+});
+
+describe('Supervisor start order', () => {
+  it('starts a process only once every process it starts after answers on its readyUrl', async () => {
+    const { out, text } = capture();
+    let depReady = false;
+    const probed: string[] = [];
+    const sup = new Supervisor(
+      [
+        { name: 'dep', entry: 'tools/start/test/crasher.ts', env: { CRASH: '0' }, readyUrl: 'http://dep/health' },
+        { name: 'late', entry: 'tools/start/test/crasher.ts', env: { CRASH: '0' }, startAfter: ['dep'] },
+      ],
+      {
+        root: ROOT,
+        out,
+        color: false,
+        stopTimeoutMs: 5000,
+        probe: async (url) => {
+          probed.push(url);
+          return depReady;
+        },
+      },
+    );
+    sup.start();
+    try {
+      await until(() => /dep +\| crasher up/.test(text()) && probed.length >= 2);
+      expect(text()).not.toMatch(/late started/);
+      expect(sup.pid('late')).toBeUndefined();
+      depReady = true;
+      await until(() => /late +\| crasher up/.test(text()));
+      expect(probed.every((u) => u === 'http://dep/health')).toBe(true);
+    } finally {
+      await sup.stop();
+    }
   });
 });

@@ -26,6 +26,18 @@ export interface SupervisorOptions {
   color: boolean;
   /** How long `stop()` waits for SIGTERM before SIGKILL (default 15 s). */
   stopTimeoutMs?: number;
+  /** Whether a `readyUrl` answers (default: a GET that answers 2xx within 1 s). */
+  probe?: (url: string) => Promise<boolean>;
+}
+
+/** A GET that answers 2xx within a second. */
+export async function httpReady(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -50,11 +62,24 @@ export class Supervisor {
   }
 
   start(): void {
+    // Every entry first, so a process that starts after another can find it (and stop() sees them all).
+    for (const spec of this.specs) this.#running.set(spec.name, { spec, child: undefined, crashes: 0, startedAt: 0, restartTimer: undefined });
     this.specs.forEach((spec, i) => {
-      const r: Running = { spec, child: undefined, crashes: 0, startedAt: 0, restartTimer: undefined };
-      this.#running.set(spec.name, r);
-      this.#launch(r, i);
+      const r = this.#running.get(spec.name) as Running;
+      if (spec.startAfter === undefined || spec.startAfter.length === 0) this.#launch(r, i);
+      else void this.#launchWhenReady(r, i, spec.startAfter);
     });
+  }
+
+  /** Launches `r` once every process it starts after is ready (polling their `readyUrl` every 300 ms). */
+  async #launchWhenReady(r: Running, index: number, after: string[]): Promise<void> {
+    const probe = this.opts.probe ?? httpReady;
+    for (const name of after) {
+      const url = this.#running.get(name)?.spec.readyUrl;
+      if (url === undefined) continue;
+      while (!this.#stopping && !(await probe(url))) await new Promise((res) => setTimeout(res, 300));
+    }
+    if (!this.#stopping) this.#launch(r, index);
   }
 
   /** The pid of a running process (for tests and tools). */
