@@ -112,6 +112,8 @@ describe('npm start: the whole stack on one machine', () => {
       PROPLET_HEARTBEAT_INTERVAL: '2s',
       PROPLET_DRAIN_TIMEOUT: '5s',
       LOG_LEVEL: 'warn',
+      // The k8s-agent runs only with a kubeconfig and needs a cluster, which this machine lacks: none here.
+      KUBECONFIG: join(ROOT, 'tmp', 'no-kubeconfig'),
     });
     const s = stack;
     await waitFor(() => /Propeller is ready\. API: /.test(s.output()) || s.child.exitCode !== null, 'the ready line', 60_000).catch((e: Error) => {
