@@ -1,7 +1,7 @@
 /**
  * Device simulator process: opens `SIM_COUNT` MQTT connections (device ids `SIM_PREFIX-<offset+i>`),
  * each registers with `create` and then beats with `alive` every `SIM_BEAT_MS` (default 10 s, upstream's
- * period), the first beat spread randomly over one period. Run: `node --import tsx devices.ts`.
+ * period), the first beat spread randomly over one period. Lines are flushed every `SIM_FLUSH_MS` (default 100). Run: `node --import tsx devices.ts`.
  *
  * stdout, one line each (parsed by the heartbeats scenario):
  *   `c <connected> <failed>`  progress of the connection ramp, and once more when it is done (`done` after)
@@ -27,6 +27,9 @@ const beatMs = Number(env('SIM_BEAT_MS', '10000'));
 const channels = Number(env('SIM_CHANNELS', '10'));
 // Connections opened at once during the ramp: bounded so the broker's accept queue is not flooded.
 const rampConcurrency = Number(env('SIM_RAMP', '200'));
+// How often buffered lines go to stdout (ms): the delay before the bench learns a beat was sent, which the
+// heartbeats scenario's API poller waits for before it starts polling.
+const flushMs = Number(env('SIM_FLUSH_MS', '100'));
 
 const clients: MqttClient[] = [];
 const timers: NodeJS.Timeout[] = [];
@@ -37,7 +40,7 @@ const out: string[] = [];
 const flush = (): void => {
   if (out.length > 0) process.stdout.write(out.splice(0).join(''));
 };
-setInterval(flush, 100).unref();
+setInterval(flush, flushMs).unref();
 
 function placeOf(index: number): ChannelRef {
   return { domainId, channelId: `ch-${index % channels}`, layout: index % 2 === 0 ? 'direct' : 'messages' };
