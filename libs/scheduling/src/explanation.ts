@@ -45,7 +45,9 @@ const RANK: Record<string, number> = Object.fromEntries(RULE_ORDER.map((r, i) =>
 const clipId = (id: string): string => (id.length > 64 ? `${id.slice(0, 61)}...` : id);
 
 /** Formats a count with thousands separators: `10,000`. */
-export const fmtCount = (n: number): string => n.toLocaleString('en-US');
+export const fmtCount = (n: number): string =>
+  // Counts are safe non-negative integers: group the digits by hand (toLocaleString costs microseconds a call).
+  Number.isSafeInteger(n) && n >= 0 ? String(n).replace(/\B(?=(\d{3})+$)/g, ',') : n.toLocaleString('en-US');
 
 /**
  * Counts rejections by reason during one pass. Buckets are arrays indexed by `Rejection.slot`, so

@@ -1,3 +1,4 @@
+import { fmtCount } from './explanation';
 import { CapacityLedger, type LedgerView, type Reservation } from './ledger';
 import { initialPolicyState, place, type PlaceOptions, type PolicyState } from './place';
 import { aProplet, aTask } from './testing';
@@ -139,5 +140,12 @@ describe('the column-wise pass decides what the object-by-object pass decided', 
     expect(place(aTask('t1'), fleet, ledger, initialPolicyState(), opts).placed?.propletId).toBe('a');
     fleet[0] = aProplet('a').cordoned().build();
     expect(place(aTask('t2'), fleet, ledger, initialPolicyState(), opts).placed?.propletId).toBe('b');
+  });
+});
+
+describe('fmtCount', () => {
+  it('groups digits as en-US toLocaleString does, without calling it for counts', () => {
+    for (const n of [0, 7, 999, 1000, 10_000, 123_456, 1_234_567, Number.MAX_SAFE_INTEGER]) expect(fmtCount(n)).toBe(n.toLocaleString('en-US'));
+    expect(fmtCount(1234.5)).toBe('1,234.5');
   });
 });

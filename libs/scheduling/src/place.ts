@@ -374,8 +374,10 @@ class Pass {
   private readonly cols: ReservationColumns | undefined;
   private readonly needsReservation: boolean;
   private readonly deferredWamr: number[] = [];
-  // Feasible candidates of the other type, scored only if the preferred type has none.
-  private readonly fallback: number[] = [];
+  // Feasible candidates of the other type, scored only if the preferred type has none (a typed
+  // array sized once, not an array grown by thousands of pushes).
+  private readonly fallback: Int32Array;
+  private fallbacks = 0;
 
   constructor(
     private readonly fx: FleetIndex,
@@ -389,6 +391,7 @@ class Pass {
     private readonly windowMs: number,
   ) {
     this.tally = new RejectionTally(t.slots);
+    this.fallback = new Int32Array(preferredCode < 0 ? 0 : fx.n);
     this.s = staticCheck(fx, t);
     this.pinSeen = t.pin !== undefined && this.s.pinTo > this.s.pinFrom;
     // A `CapacityLedger` is read as columns; any other `LedgerView` with one `get` per proplet.
@@ -403,14 +406,12 @@ class Pass {
     const t = this.t;
     const s = this.s;
     if (t.pin === undefined) {
-      // Health … capability: counted per profile; only candidates of passing profiles are visited.
+      // Health … capability: counted per profile; only candidates of passing profiles are judged.
       countRejectedProfiles(fx, s, rejectionsBySlot(t), this.tally);
-      const profile = fx.profile;
-      const pre = s.pre;
-      for (let i = 0; i < fx.n; i++) if ((pre[profile[i] as number] as number) < 0) this.judge(i);
+      this.scan(undefined, undefined);
     } else {
       // The pin rule comes first: every candidate but the pinned ones (the same id) is rejected by it.
-      const pinned = Array.from(fx.byRank.subarray(s.pinFrom, s.pinTo)).sort((x, y) => x - y);
+      const pinned = Int32Array.from(fx.byRank.subarray(s.pinFrom, s.pinTo)).sort();
       const others = fx.n - pinned.length;
       if (others > 0) {
         this.tally.count(t.rejections.pin, undefined, others);
@@ -422,47 +423,102 @@ class Pass {
           }
         }
       }
-      const bySlot = rejectionsBySlot(t);
-      for (const i of pinned) {
-        const slot = s.pre[fx.profile[i] as number] as number;
-        if (slot >= 0) this.reject(bySlot[slot] as Rejection, i);
-        else this.judge(i);
-      }
+      this.scan(pinned, rejectionsBySlot(t));
     }
     // The channel rule needs the other WAMR devices of the channel, judged once the pass is over.
     for (const i of this.deferredWamr) {
       const c = fx.items[i] as Candidate;
       const r = sharesChannelWithWamr(c, t, fx.otherWamrHeard(i, this.now, this.windowMs));
       if (r !== undefined) this.tally.add(r, c.id);
-      else this.accept(i, true);
+      else {
+        this.reserved(i);
+        this.accept(i, this.rCpu, this.rMemory, this.rTasks);
+      }
+    }
+  }
+
+  /**
+   * The hot loop: every candidate (or only `only`, the pinned ones) through the rules its profile's
+   * verdict leaves (labels, WAMR start size, room), feasible ones counted and scored. Columns are
+   * read into locals once. A candidate whose profile a static rule rejects is skipped (already
+   * counted per profile), or counted here when `bySlot` is given (the pinned few).
+   */
+  private scan(only: Int32Array | undefined, bySlot: readonly Rejection[] | undefined): void {
+    const fx = this.fx;
+    const t = this.t;
+    const s = this.s;
+    const profile = fx.profile;
+    const pre = s.pre;
+    const post = s.post;
+    const labelIds = s.labelIds;
+    const labelWant = s.labelWant;
+    const labels = labelIds.length;
+    const maxTasksCol = fx.maxTasks;
+    const cpuCol = fx.cpu;
+    const memoryCol = fx.memory;
+    const wamr = fx.wamr;
+    const cols = this.cols;
+    const needs = this.needsReservation;
+    const wantCpu = t.cpuMillis;
+    const wantMemory = t.memoryBytes;
+    const n = only === undefined ? fx.n : only.length;
+    next: for (let k = 0; k < n; k++) {
+      const i = only === undefined ? k : (only[k] as number);
+      const p = profile[i] as number;
+      const slot = pre[p] as number;
+      if (slot >= 0) {
+        if (bySlot !== undefined) this.reject(bySlot[slot] as Rejection, i);
+        continue;
+      }
+      for (let j = 0; j < labels; j++) {
+        if ((labelIds[j] as Int32Array)[i] !== labelWant[j]) {
+          this.reject(t.rejections.label[j] as Rejection, i);
+          continue next;
+        }
+      }
+      if (post[p] === 1) {
+        this.reject(t.rejections.wamrStartSize, i);
+        continue;
+      }
+      // The room rules, in `RULE_ORDER`: task limit, CPU, memory (as `roomRejection`; NaN = not reported).
+      const maxTasks = maxTasksCol[i] as number;
+      let rCpu = 0;
+      let rMemory = 0;
+      let rTasks = 0;
+      if (needs || maxTasks === maxTasks) {
+        if (cols !== undefined) {
+          const row = cols.slotOf[i] as number;
+          rCpu = cols.cpu[row] as number;
+          rMemory = cols.memory[row] as number;
+          rTasks = cols.tasks[row] as number;
+        } else {
+          const r = this.ledger.get((fx.items[i] as Candidate).id);
+          rCpu = r?.cpuMillis ?? 0;
+          rMemory = r?.memoryBytes ?? 0;
+          rTasks = r?.tasks ?? 0;
+        }
+        if (maxTasks === maxTasks && rTasks >= maxTasks) {
+          this.reject(t.rejections.maxTasks, i);
+          continue;
+        }
+        const cpu = cpuCol[i] as number;
+        if (wantCpu !== 0 && cpu === cpu && cpu - rCpu < wantCpu) {
+          this.reject(t.rejections.cpu, i, cpu - rCpu);
+          continue;
+        }
+        const memory = memoryCol[i] as number;
+        if (wantMemory !== 0 && memory === memory && memory - rMemory < wantMemory) {
+          this.reject(t.rejections.memory, i, memory - rMemory);
+          continue;
+        }
+      }
+      if (wamr[i] === 1) this.deferredWamr.push(i);
+      else this.accept(i, rCpu, rMemory, rTasks);
     }
   }
 
   private reject(r: Rejection, i: number, extra?: number): void {
     if (this.tally.count(r, extra)) this.tally.example(r, (this.fx.items[i] as Candidate).id);
-  }
-
-  /** The rules after the profile's verdict (labels, WAMR start size, room), for a candidate whose profile passed. */
-  private judge(i: number): void {
-    const fx = this.fx;
-    const t = this.t;
-    const s = this.s;
-    for (let j = 0; j < s.labelIds.length; j++) {
-      if ((s.labelIds[j] as Int32Array)[i] !== s.labelWant[j]) return this.reject(t.rejections.label[j] as Rejection, i);
-    }
-    if (s.post[fx.profile[i] as number] === 1) return this.reject(t.rejections.wamrStartSize, i);
-    const maxTasks = fx.maxTasks[i] as number;
-    // The room rules, in `RULE_ORDER`: task limit, CPU, memory (as `roomRejection`; NaN = not reported).
-    if (this.needsReservation || maxTasks === maxTasks) {
-      this.reserved(i);
-      if (maxTasks === maxTasks && this.rTasks >= maxTasks) return this.reject(t.rejections.maxTasks, i);
-      const cpu = fx.cpu[i] as number;
-      if (t.cpuMillis !== 0 && cpu === cpu && cpu - this.rCpu < t.cpuMillis) return this.reject(t.rejections.cpu, i, cpu - this.rCpu);
-      const memory = fx.memory[i] as number;
-      if (t.memoryBytes !== 0 && memory === memory && memory - this.rMemory < t.memoryBytes) return this.reject(t.rejections.memory, i, memory - this.rMemory);
-    }
-    if (fx.wamr[i] === 1) this.deferredWamr.push(i);
-    else this.accept(i, false);
   }
 
   // What is reserved on the candidate `reserved` last read.
@@ -486,21 +542,25 @@ class Pass {
     }
   }
 
-  /** Counts a feasible candidate and scores it for its type (or keeps it for the fallback); `read` reads its reservation first. */
-  private accept(i: number, read: boolean): void {
+  /** Counts a feasible candidate and scores it for its type, or keeps it for the fallback. */
+  private accept(i: number, rCpu: number, rMemory: number, rTasks: number): void {
     const fx = this.fx;
     const t = this.t;
-    if (read) this.reserved(i);
     if (t.cpuMillis > 0 && fx.cpu[i] !== fx.cpu[i]) this.unreportedCpu.add((fx.items[i] as Candidate).id);
     if (t.memoryBytes > 0 && fx.memory[i] !== fx.memory[i]) this.unreportedMemory.add((fx.items[i] as Candidate).id);
     const type = fx.type[i] as number;
     const p = this.picks[type] as Best;
     p.count++;
-    if (this.preferredCode < 0 || type === this.preferredCode) this.consider(p, i);
-    else this.fallback.push(i);
+    if (this.preferredCode < 0 || type === this.preferredCode) this.consider(p, i, rCpu, rMemory, rTasks);
+    else this.fallback[this.fallbacks++] = i;
   }
 
-  private consider(p: Best, i: number): void {
+  /**
+   * Scores candidate `i` for its type. "Id after the cursor" is `rank >= cursorRanks`. Without a
+   * resource request or task limit the reservation may be unread (zeros): only round-robin skips
+   * it, and round-robin does not score.
+   */
+  private consider(p: Best, i: number, rCpu: number, rMemory: number, rTasks: number): void {
     const fx = this.fx;
     const rank = fx.rank[i] as number;
     if (this.policy === 'roundrobin') {
@@ -514,14 +574,12 @@ class Pass {
       }
       return;
     }
-    // Without a resource request or a task limit the reservation may not have been read: only
-    // round-robin skips it, and round-robin does not score.
-    const share = shareAt(fx, i, this.t, this.rCpu, this.rMemory, this.rTasks);
-    if (beatsAt(share, this.rTasks, rank, p)) {
+    const share = shareAt(fx, i, this.t, rCpu, rMemory, rTasks);
+    if (beatsAt(share, rTasks, rank, p)) {
       p.best = fx.items[i];
       p.bestRank = rank;
       p.bestShare = share;
-      p.bestTasks = this.rTasks;
+      p.bestTasks = rTasks;
     }
   }
 
@@ -533,9 +591,11 @@ class Pass {
   /** The other type's best, scoring the feasible candidates kept aside during the pass. */
   fallbackBest(): Best {
     const p = this.picks[1 - this.preferredCode] as Best;
-    for (const i of this.fallback) {
+    for (let k = 0; k < this.fallbacks; k++) {
+      const i = this.fallback[k] as number;
       if (this.needsReservation) this.reserved(i);
-      this.consider(p, i);
+      else this.rCpu = this.rMemory = this.rTasks = 0;
+      this.consider(p, i, this.rCpu, this.rMemory, this.rTasks);
     }
     return p;
   }
