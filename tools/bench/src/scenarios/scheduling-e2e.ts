@@ -476,7 +476,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     const cpuDelta = (a: Record<string, number>, b: Record<string, number>, seconds: number): Record<string, number> =>
       Object.fromEntries(Object.keys(b).map((k) => [k, Math.round(((b[k] ?? 0) - (a[k] ?? 0)) * 100) / 100]).concat([['window_seconds', round1(seconds)]]));
 
-    // Waits until every task created so far is completed, or completions stopped for 15 s.
+    // Waits until every task created so far is completed, or completions stopped for 30 s.
     const drain = async (): Promise<void> => {
       let last = -1;
       let lastChange = Date.now();
@@ -487,7 +487,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
           last = done;
           lastChange = Date.now();
         }
-        return done >= wanted || Date.now() - lastChange > 15_000;
+        return done >= wanted || Date.now() - lastChange > 30_000;
       }, 600_000, 500);
     };
 
