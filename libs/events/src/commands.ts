@@ -52,7 +52,7 @@ export const RegisterPropletSchema = PropletRegisteredDataSchema.omit({ register
   metadata: PropletRegisteredDataSchema.shape.metadata.default({}),
 });
 
-const updatableKeys = ['deviceType', 'capabilities', 'labels', 'capacity', 'maxTasks', 'dialect', 'channel', 'metadata', 'owner', 'extensionVersion'] as const;
+const updatableKeys = ['type', 'deviceType', 'capabilities', 'labels', 'capacity', 'maxTasks', 'dialect', 'channel', 'metadata', 'owner', 'extensionVersion'] as const;
 /** `proplet.update`: device-reported changes of a known proplet; at least one field. */
 export const UpdatePropletSchema = z
   .object({ propletId, ...PropletUpdatedDataSchema.shape })

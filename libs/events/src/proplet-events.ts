@@ -73,6 +73,11 @@ export function upcastPropletRegisteredV1(v1: PropletRegisteredV1Data): PropletR
  */
 export const PropletUpdatedDataSchema = z
   .object({
+    /**
+     * Set only when the device's own `create` names another type than the proplet was first
+     * registered with (a heartbeat that outran the `create` registered it with the default).
+     */
+    type: PropletTypeSchema.optional(),
     deviceType: deviceType.optional(),
     capabilities: capabilities.optional(),
     labels: LabelsSchema.optional(),

@@ -159,11 +159,16 @@ describe('npm start: the whole stack on one machine', () => {
   it('registers both proplets as they describe themselves (their create reached the gateway)', async () => {
     const get = async (id: string) => (await (await fetch(`${api}/proplets/${id}`)).json()) as Record<string, unknown>;
     const [k8s, rpi] = [await get(proplets.k8s), await get(proplets.rpi)];
-    // Not asserted here: `type`. The proplet's first heartbeat (QoS 0, the gateway's heartbeat connection)
-    // can overtake its `create` (QoS 1, the persistent session); the heartbeat then registers it with the
-    // default type `external`, and the registry fixes the type at first registration, so the later
-    // `create` updates everything but the type. A race between the gateway and the registry, reported to
-    // the lead; the fields below come through the `create` either way.
+    // The first heartbeat (QoS 0, the gateway's heartbeat connection) can overtake the `create` (QoS 1,
+    // the persistent session) and register the proplet with the default type; the device's `create`
+    // then corrects the type (a `PropletUpdated`), so the type is awaited rather than read once.
+    const deadline = Date.now() + 10_000;
+    let k8sType = k8s['type'];
+    while (k8sType !== 'k8s' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      k8sType = (await get(proplets.k8s))['type'];
+    }
+    expect(k8sType).toBe('k8s');
     expect(k8s).toMatchObject({ device_type: 'linux', capabilities: ['wasm', 'wasi'], extension_version: 1, channel: { domain_id: domainId, per_proplet_topics: true } });
     expect(rpi).toMatchObject({ type: 'external', device_type: 'raspberry-pi', capabilities: ['wasm', 'wasi', 'sensor'], extension_version: 1, channel: { domain_id: domainId, per_proplet_topics: true } });
   });

@@ -65,6 +65,7 @@ export class PropellerView {
       }
       case 'PropletUpdated':
         if (!p) return undefined;
+        if (e.data.type) p.type = e.data.type;
         if (e.data.capacity) p.reportedCapacity = e.data.capacity;
         if (e.data.owner) p.owner = e.data.owner;
         break;

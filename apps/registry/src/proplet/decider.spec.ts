@@ -43,6 +43,15 @@ describe('Proplet decider', () => {
       .then([]);
   });
 
+  it('takes the type from the device create when a heartbeat registered the proplet first', () => {
+    const byHeartbeat: PropletEvent = { ...registered, data: { ...(registered.data as PropletRegisteredData), type: 'external' } };
+    given(propletDecider, [byHeartbeat])
+      .when(command('proplet.register', { ...esp32, type: 'k8s', origin: 'create' }, { issuedAt: LATER }))
+      .then([{ type: 'PropletUpdated', data: { type: 'k8s', updatedAt: LATER } }]);
+    const state = [byHeartbeat, { type: 'PropletUpdated', data: { type: 'k8s', updatedAt: LATER } } as PropletEvent].reduce(propletDecider.evolve, propletDecider.initialState());
+    expect(state).toMatchObject({ status: 'active', type: 'k8s' });
+  });
+
   it('keeps operator overrides across a re-registration', () => {
     const labelled: PropletEvent = { type: 'PropletLabelled', data: { labels: { zone: 'north' }, deviceType: 'esp32-s3', labelledAt: AT } };
     const changed = given(propletDecider, [registered, labelled]).when(

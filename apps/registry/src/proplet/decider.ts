@@ -85,10 +85,14 @@ function decideRegister(command: RegisterProplet, state: PropletState): PropletE
     // defaults, not a report, so it never overwrites what a known proplet registered with (a
     // gateway whose directory lags behind sends one right after the device's own `create`).
     if (d.origin === 'heartbeat') return [];
-    // A re-registration of a known proplet: only what changed is recorded. Its type is fixed at
-    // first registration; operator overrides are kept (they live in `overrides`, not in `reported`).
+    // A re-registration of a known proplet: only what changed is recorded; operator overrides are
+    // kept (they live in `overrides`, not in `reported`).
     const changed = diffReported(state.reported, d, { fullReport: true });
-    return changed ? [{ type: 'PropletUpdated', data: { ...changed, updatedAt: at } }] : [];
+    // The device's own `create` is the authority on its type: a heartbeat that outran it (they
+    // travel on different gateway connections) registered the proplet with the default type.
+    const retyped = d.origin === 'create' && d.type !== state.type ? { type: d.type } : null;
+    if (!changed && !retyped) return [];
+    return [{ type: 'PropletUpdated', data: { ...retyped, ...changed, updatedAt: at } }];
   }
   if (state.status === 'deregistered' && d.origin === 'heartbeat') {
     // A deleted proplet stays deleted until it sends `create` again; heartbeats do not revive it.
@@ -192,10 +196,11 @@ function evolve(state: PropletState, event: PropletEvent): PropletState {
     }
     case 'PropletUpdated': {
       if (state.status !== 'active') return state;
-      const { updatedAt: _at, maxTasks, extensionVersion, ...rest } = event.data;
+      const { updatedAt: _at, maxTasks, extensionVersion, type, ...rest } = event.data;
       const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
       return {
         ...state,
+        type: type ?? state.type,
         reported: {
           ...state.reported,
           ...defined,
