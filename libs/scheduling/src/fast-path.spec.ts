@@ -143,6 +143,22 @@ describe('the column-wise pass decides what the object-by-object pass decided', 
   });
 });
 
+describe('a new array after a change', () => {
+  const rr = { now: NOW, policy: 'roundrobin' as const };
+
+  it('keeps the id order when only a proplet changed, and sorts again when the ids moved', () => {
+    const first = ['c', 'a', 'b'].map((id) => aProplet(id).build());
+    const r1 = place(aTask('t1'), first, new CapacityLedger(), initialPolicyState(), rr);
+    expect(r1.placed?.propletId).toBe('a');
+    const changed = [first[0] as Candidate, aProplet('a').health('offline').build(), first[2] as Candidate];
+    expect(place(aTask('t2'), changed, new CapacityLedger(), r1.state, rr).placed?.propletId).toBe('b');
+    // Same length, other ids at each place: the ranking of the previous array must not be reused.
+    const moved = ['b', 'z', 'a'].map((id) => aProplet(id).build());
+    expect(place(aTask('t3'), moved, new CapacityLedger(), { roundRobinCursor: 'b' }, rr).placed?.propletId).toBe('z');
+    expect(place(aTask('t4'), moved, new CapacityLedger(), { roundRobinCursor: 'z' }, rr).placed?.propletId).toBe('a');
+  });
+});
+
 describe('fmtCount', () => {
   it('groups digits as en-US toLocaleString does, without calling it for counts', () => {
     for (const n of [0, 7, 999, 1000, 10_000, 123_456, 1_234_567, Number.MAX_SAFE_INTEGER]) expect(fmtCount(n)).toBe(n.toLocaleString('en-US'));

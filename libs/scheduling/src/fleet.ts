@@ -66,7 +66,8 @@ export class FleetIndex {
   /** Label columns, built on first use of a key: interned value per candidate, -1 when absent. */
   private readonly labelColumns = new Map<string, LabelColumn>();
 
-  constructor(candidates: readonly Candidate[]) {
+  /** @param previous an index whose ranking is reused when it has the same ids at the same places (a proplet changed, none joined or left). */
+  constructor(candidates: readonly Candidate[], previous?: FleetIndex) {
     const n = candidates.length;
     this.n = n;
     this.items = candidates.slice();
@@ -121,20 +122,27 @@ export class FleetIndex {
       const peers = Int32Array.from(g);
       for (const i of g) this.wamrPeers.set(i, peers);
     }
-    // Same order as the `<` the policies used on ids; Array.prototype.sort is stable, so equal ids keep array order.
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
-      const x = (candidates[a] as Candidate).id;
-      const y = (candidates[b] as Candidate).id;
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
-    const sorted: string[] = new Array<string>(n);
-    for (let r = 0; r < n; r++) {
-      const i = order[r] as number;
-      this.rank[i] = r;
-      sorted[r] = (candidates[i] as Candidate).id;
+    if (previous !== undefined && sameIds(candidates, previous.items)) {
+      // The sort is most of a rebuild; when only proplets' states changed, the id order has not.
+      this.rank.set(previous.rank);
+      this.sortedIds = previous.sortedIds;
+      this.byRank = previous.byRank;
+    } else {
+      // Same order as the `<` the policies used on ids; Array.prototype.sort is stable, so equal ids keep array order.
+      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
+        const x = (candidates[a] as Candidate).id;
+        const y = (candidates[b] as Candidate).id;
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
+      const sorted: string[] = new Array<string>(n);
+      for (let r = 0; r < n; r++) {
+        const i = order[r] as number;
+        this.rank[i] = r;
+        sorted[r] = (candidates[i] as Candidate).id;
+      }
+      this.sortedIds = sorted;
+      this.byRank = Int32Array.from(order);
     }
-    this.sortedIds = sorted;
-    this.byRank = Int32Array.from(order);
     this.profile = new Int32Array(n);
     const profileIds = new Map<string | number, number>();
     for (let i = 0; i < n; i++) {
@@ -242,14 +250,23 @@ export const PROFILE_EXAMPLES = 3;
 /** Health values by code; 0 is the schedulable one. */
 export const HEALTH_CODES: readonly PropletHealth[] = ['healthy', 'unknown', 'offline', 'failed', 'deregistered'];
 
+function sameIds(a: readonly Candidate[], b: readonly Candidate[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if ((a[i] as Candidate).id !== (b[i] as Candidate).id) return false;
+  return true;
+}
+
 const indexes = new WeakMap<readonly Candidate[], FleetIndex>();
+// The index built last, whose id ranking the next build may reuse.
+let lastBuilt: FleetIndex | undefined;
 
 /** The index of a candidate array: cached while the array lives, rebuilt when its elements changed. */
 export function fleetIndex(candidates: readonly Candidate[]): FleetIndex {
   let ix = indexes.get(candidates);
   if (ix === undefined || !ix.matches(candidates)) {
-    ix = new FleetIndex(candidates);
+    ix = new FleetIndex(candidates, ix ?? lastBuilt);
     indexes.set(candidates, ix);
+    lastBuilt = ix;
   }
   return ix;
 }
