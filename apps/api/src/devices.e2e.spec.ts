@@ -10,13 +10,17 @@ import { getCheckpoint } from '@propeller/projections';
 import { ensureInbox, startGateway, type RunningGateway } from '@propeller/mqtt-gateway';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only
 import { cleanupInbox, connectDevice, memoryLogger, testDomainId, testGatewayConfig, testMetrics } from '@propeller/mqtt-gateway/testing';
+// The real health monitor, so heartbeats and last-wills show as `health` too.
+// eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only
+import { startHealthMonitor, type RunningHealthMonitor } from '@propeller/health-monitor';
 import type { MqttClient } from 'mqtt';
 import { PROPLETS_PROJECTION } from './app';
 import { openApiWorld, type ApiWorld } from './testing';
 
 // Issue 3's "Must show", end to end with no test double: devices are plain MQTT clients on the real
 // Mosquitto; the real mqtt-gateway, registry (with its projection into Postgres) and REST API run in-process
-// on this file's own MQTT domain, NATS prefix and Postgres schema; every check reads GET /proplets/{id}.
+// on this file's own MQTT domain, NATS prefix and Postgres schema, with the health monitor judging the
+// liveness the gateway writes; every check reads GET /proplets/{id}.
 
 type Json = Record<string, unknown>;
 
@@ -28,6 +32,7 @@ describe('devices over MQTT, read back through the REST API', () => {
   const places = LAYOUTS.flatMap((layout) => CHANNELS.map((channelId): ChannelRef => ({ domainId, channelId, layout })));
   let w: ApiWorld;
   let gateway: RunningGateway;
+  let monitor: RunningHealthMonitor;
   let device: MqttClient;
   let liveness: KV;
 
@@ -54,11 +59,25 @@ describe('devices over MQTT, read back through the REST API', () => {
     liveness = await new Kvm(w.nc).open(w.names.kv.liveness);
     gateway = await startGateway({ config: testGatewayConfig(w.names, domainId, { replica: 'gw-e2e' }), nc: w.nc, names: w.names, metrics: testMetrics(), logger: memoryLogger() });
     await waitFor(() => gateway.mqttConnected(), 'the gateway connected to Mosquitto', 10_000);
+    // Thresholds far beyond this file's run: every health change below comes from a heartbeat or a last-will.
+    monitor = await startHealthMonitor({
+      nc: w.nc,
+      names: w.names,
+      checkIntervalMs: 1_000,
+      thresholds: { offlineMs: 5 * 60_000, failureMs: 15 * 60_000 },
+      breaker: { share: 0.55, windowMs: 60_000 },
+      autoEvacuateTasks: false,
+      metrics: testMetrics(),
+      holder: 'devices-e2e',
+    });
+    await monitor.ready;
+    await waitFor(() => monitor.isJudging(), 'the health monitor to judge', 10_000);
     device = await connectDevice(`dev-${domainId}`);
   }, 30_000);
 
   afterAll(async () => {
     await device?.endAsync().catch(() => undefined);
+    await monitor?.stop().catch(() => undefined);
     await gateway?.stop().catch(() => undefined);
     if (w) await cleanupInbox(w.nc, w.names).catch(() => undefined);
     await w?.close();
@@ -113,7 +132,7 @@ describe('devices over MQTT, read back through the REST API', () => {
     expect(list.body.total).toBe(sent.length);
   }, 30_000);
 
-  it("shows a known proplet's heartbeat as last_seen (source heartbeat), and registers an unknown proplet that beats, on both layouts and two channels", async () => {
+  it("shows a known proplet's heartbeat as last_seen (source heartbeat) and health healthy, and registers an unknown proplet that beats, on both layouts and two channels", async () => {
     const before = Date.now();
     for (const place of places) {
       const known = buildAlive(place, { propletId: `${place.layout}-${place.channelId}-hybrid`, load: { runningTasks: 0, cpuPercent: 3 } });
@@ -124,8 +143,10 @@ describe('devices over MQTT, read back through the REST API', () => {
     for (const place of places) {
       const known = `${place.layout}-${place.channelId}-hybrid`;
       await waitFor(async () => Date.parse(String((await get(known)).body['last_seen_at'])) >= before - 1_000, `last_seen of ${known}`, 10_000);
-      // The heartbeat changed what the plane heard, not what the device is.
+      // The heartbeat changed what the plane heard, not what the device is; the monitor judges it healthy.
       expect((await get(known)).body).toMatchObject({ last_seen_source: 'heartbeat', device_type: 'esp32', capabilities: ['wasm', 'sensor', 'wifi'], dialect: 'wamr' });
+      await waitFor(async () => (await get(known)).body['health'] === 'healthy', `${known} to be healthy`, 10_000);
+      expect((await get(known)).body).toMatchObject({ health: 'healthy', alive: true, active: true });
 
       const stranger = `stranger-${place.layout}-${place.channelId}`;
       await waitVisible(stranger, `a heartbeat to register ${stranger}`);
@@ -141,10 +162,11 @@ describe('devices over MQTT, read back through the REST API', () => {
         metadata: { namespace: 'embedded' },
         last_seen_source: 'heartbeat',
       });
+      await waitFor(async () => (await get(stranger)).body['health'] === 'healthy', `${stranger} to be healthy`, 10_000);
     }
   }, 30_000);
 
-  it("shows a known proplet's last-will as last_seen (source last_will) and registers nothing for the last-will of an unknown id, on both layouts and two channels", async () => {
+  it("shows a known proplet's last-will as last_seen (source last_will) and health offline, and registers nothing for the last-will of an unknown id, on both layouts and two channels", async () => {
     const wills: Array<{ known: string; ghost: string }> = [];
     const clients: MqttClient[] = [];
     for (const place of places) {
@@ -160,7 +182,8 @@ describe('devices over MQTT, read back through the REST API', () => {
     for (const c of clients) c.stream.destroy();
     for (const { known } of wills) {
       await waitFor(async () => (await get(known)).body['last_seen_source'] === 'last_will', `the last-will of ${known} as last_seen`, 10_000);
-      expect((await get(known)).body).toMatchObject({ device_type: 'linux', dialect: 'wasmtime', last_seen_at: expect.any(String) });
+      await waitFor(async () => (await get(known)).body['health'] === 'offline', `${known} offline at once after its last-will`, 10_000);
+      expect((await get(known)).body).toMatchObject({ health: 'offline', alive: false, active: false, device_type: 'linux', dialect: 'wasmtime', last_seen_at: expect.any(String) });
     }
     await settled();
     for (const { ghost } of wills) {
