@@ -268,6 +268,8 @@ interface Api {
   base: string;
   errors: number;
   firstError: string;
+  /** Answers of create requests by HTTP status: 202 means the read model was not there within the read-your-writes timeout. */
+  statuses: Record<string, number>;
 }
 
 function taskBody(i: number): Record<string, unknown> {
@@ -286,6 +288,7 @@ async function createTasks(api: Api, first: number, n: number): Promise<TaskTrac
       body: JSON.stringify(single ? taskBody(first) : { tasks: Array.from({ length: n }, (_, k) => taskBody(first + k)) }),
     });
     const answeredAt = Date.now();
+    api.statuses[res.status] = (api.statuses[res.status] ?? 0) + 1;
     const body = (await res.json()) as { id?: string; location?: string; tasks?: Array<{ id: string }>; task_ids?: string[]; message?: string };
     if (res.status !== 201 && res.status !== 202) throw new Error(`${res.status} ${JSON.stringify(body).slice(0, 300)}`);
     const ids = single
@@ -413,7 +416,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     },
   }));
   const apiSpec = stack.find((s) => s.name === 'api');
-  const api: Api = { base: new URL(apiSpec?.readyUrl ?? '').origin, errors: 0, firstError: '' };
+  const api: Api = { base: new URL(apiSpec?.readyUrl ?? '').origin, errors: 0, firstError: '', statuses: {} };
   const supervisor = new Supervisor(stack, { root: ROOT, out, color: false, stopTimeoutMs: 15_000 });
   const sims: Sim[] = [];
   const deviceAt = new Map<string, number>();
@@ -647,7 +650,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
             cpu_seconds: half.cpu,
           }
         : null,
-      totals: { created: traces.length, by_status: statuses, wrong_results: wrong, create_errors: api.errors, first_create_error: api.firstError || null, invalid_starts: invalid },
+      totals: { created: traces.length, by_status: statuses, wrong_results: wrong, create_errors: api.errors, create_answers_by_status: api.statuses, first_create_error: api.firstError || null, invalid_starts: invalid },
       counted: 'tasks GET /tasks?status=completed lists with finished_at inside the window',
     };
   } finally {
