@@ -365,7 +365,10 @@ export const scenario: Scenario = {
         evacuation_to_scheduled_ms: p5099(samples.toScheduled),
         evacuation_dispatch_ms: p5099(samples.scheduledToStart),
         // First and last task of the batch: how much of the p99 is the batch waiting in line rather than the floor.
-        evacuation_spread_ms: samples.toStart.length === 0 ? null : { first: Math.min(...samples.toStart), last: Math.max(...samples.toStart) },
+        evacuation_spread_ms:
+          samples.toStart.length === 0
+            ? null
+            : { first: Math.min(...samples.toStart), last: Math.max(...samples.toStart), scheduled_first: Math.min(...samples.toScheduled), scheduled_last: Math.max(...samples.toScheduled) },
         evacuation_note:
           'evacuation_ms: PropletHealthChanged → failed (its changedAt) until the start message of the next attempt (its wire id) reached the MQTT client of a surviving proplet — scheduler evacuation and placement, gateway dispatch (module from the object store, per-proplet topic, QoS 1) and the broker included. evacuation_to_scheduled_ms: the same start point until TaskScheduled of the next attempt was received (the measure before dispatch existed); evacuation_dispatch_ms: that TaskScheduled → the start at the proplet. The gateway runs as its own process (main.ts), the scheduler too; registry and monitor in the bench process.',
         breaker: {
