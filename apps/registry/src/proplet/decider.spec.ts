@@ -1,5 +1,5 @@
 import type { PropletEvent, PropletRegisteredData } from '@propeller/events';
-import { AT, command, given } from '../testing/given';
+import { AT, command, given } from '@propeller/events/testing';
 import { propletDecider } from './decider';
 import { effectiveProplet } from './state';
 

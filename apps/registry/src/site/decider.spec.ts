@@ -1,5 +1,5 @@
 import type { SiteEvent } from '@propeller/events';
-import { AT, command, given } from '../testing/given';
+import { AT, command, given } from '@propeller/events/testing';
 import { siteDecider } from './decider';
 
 const LATER = '2026-11-27T13:10:00.000Z';

@@ -128,3 +128,4 @@ export function exampleEnvelope<T extends DomainEventType>(
     occurredAt: options.occurredAt ?? EXAMPLE_AT,
   });
 }
+export { AT, command, given } from './given';

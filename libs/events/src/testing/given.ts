@@ -1,9 +1,9 @@
-import { parseCommand, type AnyCommand, type CommandDataInput, type CommandName } from '@propeller/events';
+import { parseCommand, type AnyCommand, type CommandDataInput, type CommandName } from '../commands';
 
 /** Fixed clock for decider tests. */
 export const AT = '2026-11-27T13:00:00.000Z';
 
-/** A command as the registry receives it: through the real schema, with defaults applied. */
+/** A command as its owner receives it: through the real schema, with defaults applied. */
 export function command<N extends CommandName>(name: N, data: CommandDataInput<N>, meta: { fencingToken?: number; issuedAt?: string } = {}) {
   return parseCommand(name, { meta: { correlationId: 'test', issuedAt: meta.issuedAt ?? AT, ...meta }, data }) as Extract<AnyCommand, { name: N }>;
 }
