@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
-import { provision } from '@propeller/eventstore';
+import { provision, provisionOptionsFrom } from '@propeller/eventstore';
 import { runService } from '@propeller/service';
 import { startHealthMonitor } from './monitor';
 
@@ -13,14 +13,7 @@ void runService({
     const names = natsNames(config.nats.prefix);
     const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-health-monitor' });
     try {
-      const report = await provision(nc, names, {
-        replicas: config.nats.replicas,
-        duplicateWindowMs: config.nats.duplicateWindow,
-        maxBytes: config.nats.streamMaxBytes,
-        dlqMaxBytes: config.nats.dlqMaxBytes,
-        leaseTtlMs: config.nats.leaseTtl,
-        metricsMaxAgeMs: config.nats.metricsMaxAge,
-      });
+      const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       logger.info(report, 'NATS resources provisioned');
       const hm = config.healthMonitor;
       if (config.nats.leaseTtl > hm.checkInterval) {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
-import { provision } from '@propeller/eventstore';
+import { provision, provisionOptionsFrom } from '@propeller/eventstore';
 import { runService } from '@propeller/service';
 import { serveProbes } from './adapter/http';
 import { KubeApi } from './adapter/kube';
@@ -24,14 +24,7 @@ void runService({
     const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-k8s-agent' });
     let port: NatsPropellerPort | undefined;
     try {
-      const report = await provision(nc, names, {
-        replicas: config.nats.replicas,
-        duplicateWindowMs: config.nats.duplicateWindow,
-        maxBytes: config.nats.streamMaxBytes,
-        dlqMaxBytes: config.nats.dlqMaxBytes,
-        leaseTtlMs: config.nats.leaseTtl,
-        metricsMaxAgeMs: config.nats.metricsMaxAge,
-      });
+      const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       logger.info(report, 'NATS resources provisioned');
       // The view folds the whole log before the operator plans anything, so a restart sees every task it made.
       port = await NatsPropellerPort.start({ nc, names, writer: identity, layout: config.mqtt.layout, log: logger });

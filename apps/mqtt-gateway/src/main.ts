@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
-import { provision } from '@propeller/eventstore';
+import { provision, provisionOptionsFrom } from '@propeller/eventstore';
 import { runService } from '@propeller/service';
 import { gatewayConfigFrom } from './config';
 import { startGatewayDispatch } from './dispatch/wire';
@@ -17,14 +17,7 @@ void runService({
     const names = natsNames(config.nats.prefix);
     const nc = await connect({ servers: config.nats.url.split(','), name: `propeller-mqtt-gateway-${gw.replica}` });
     try {
-      const report = await provision(nc, names, {
-        replicas: config.nats.replicas,
-        duplicateWindowMs: config.nats.duplicateWindow,
-        maxBytes: config.nats.streamMaxBytes,
-        dlqMaxBytes: config.nats.dlqMaxBytes,
-        leaseTtlMs: config.nats.leaseTtl,
-        metricsMaxAgeMs: config.nats.metricsMaxAge,
-      });
+      const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       const inbox = await ensureInbox(nc, names, config.nats.replicas);
       logger.info({ ...report, inbox }, 'NATS resources provisioned');
       const gateway = await startGateway({ config: gw, nc, names, metrics: ctx.metrics, logger });

@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
-import { provision } from '@propeller/eventstore';
+import { provision, provisionOptionsFrom } from '@propeller/eventstore';
 import { createDb } from '@propeller/projections';
 import type { TasksTables } from '@propeller/read-models';
 import { runService } from '@propeller/service';
@@ -17,14 +17,7 @@ void runService({
     const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-scheduler' });
     const db = createDb<TasksTables>({ url: config.database.url, schema: config.database.schema, poolMax: config.database.poolMax });
     try {
-      const report = await provision(nc, names, {
-        replicas: config.nats.replicas,
-        duplicateWindowMs: config.nats.duplicateWindow,
-        maxBytes: config.nats.streamMaxBytes,
-        dlqMaxBytes: config.nats.dlqMaxBytes,
-        leaseTtlMs: config.nats.leaseTtl,
-        metricsMaxAgeMs: config.nats.metricsMaxAge,
-      });
+      const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       logger.info(report, 'NATS resources provisioned');
       const scheduler = await startScheduler({
         nc,

@@ -1,6 +1,7 @@
 export { ConcurrencyError, isConcurrencyError, type ConcurrencyDetails } from './errors';
 export {
   provision,
+  provisionOptionsFrom,
   ensureStream,
   kvStreamName,
   objStreamName,

@@ -1,3 +1,4 @@
+import type { PropellerConfig } from '@propeller/config';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import {
@@ -176,4 +177,16 @@ export async function ensureStream(
 // Fields the server omits from a config when they hold their zero value.
 function defaultOf(field: string): unknown {
   return field === 'max_age' ? 0 : undefined;
+}
+
+/** The provisioning options every service derives from its configuration's `nats.*` keys. */
+export function provisionOptionsFrom(nats: PropellerConfig['nats']): ProvisionOptions {
+  return {
+    replicas: nats.replicas,
+    duplicateWindowMs: nats.duplicateWindow,
+    maxBytes: nats.streamMaxBytes,
+    dlqMaxBytes: nats.dlqMaxBytes,
+    leaseTtlMs: nats.leaseTtl,
+    metricsMaxAgeMs: nats.metricsMaxAge,
+  };
 }
