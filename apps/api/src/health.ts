@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { PropletTypeSchema } from '@propeller/events';
-import type { HealthCheck } from '@propeller/service';
+import { natsCheck, postgresCheck, type HealthCheck } from '@propeller/service';
 import type { ApiContext } from './app';
 import { REST_HEALTH } from './proplets/schemas';
 import { ErrorJsonSchema } from './routes';
@@ -13,15 +13,8 @@ export const PROPLETS_TOTAL_METRIC = 'propeller_proplets_total';
 /** `/health` checks of the API: NATS answers, Postgres answers, no projection is stalled. */
 export function apiChecks(nc: NatsConnection, db: Kysely<unknown>): Record<'nats' | 'postgres' | 'projections', HealthCheck> {
   return {
-    async nats() {
-      if (nc.isClosed()) return { status: 'fail', detail: 'connection closed' };
-      await nc.rtt();
-      return true;
-    },
-    async postgres() {
-      await sql`select 1`.execute(db);
-      return true;
-    },
+    nats: natsCheck(nc),
+    postgres: postgresCheck(db),
     async projections() {
       // The checkpoint row carries the stall, so every process sees it (ARCHITECTURE.md: a stall degrades /health).
       const stalled = await sql<{ name: string; error: string | null }>`select name, error from projection_checkpoints where status = 'stalled' order by name`.execute(db);

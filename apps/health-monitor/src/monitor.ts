@@ -1,3 +1,4 @@
+import { natsCheck, type HealthCheck } from '@propeller/service';
 import { randomUUID } from 'node:crypto';
 import { Kvm, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -78,7 +79,7 @@ export interface RunningHealthMonitor {
   state(): JudgeState;
   /** Resolves once the proplet and site events stored at start have been read. */
   readonly ready: Promise<void>;
-  readonly checks: { nats(): Promise<boolean | { status: 'fail'; detail: string }> };
+  readonly checks: { readonly nats: HealthCheck };
   /** Stops watching and judging and releases the lease, so another replica takes over at once. */
   stop(): Promise<void>;
 }
@@ -359,13 +360,7 @@ export async function startHealthMonitor(o: HealthMonitorOptions): Promise<Runni
     token: () => lease.token(),
     state: () => state,
     ready,
-    checks: {
-      async nats() {
-        if (o.nc.isClosed()) return { status: 'fail', detail: 'connection closed' };
-        await o.nc.rtt();
-        return true;
-      },
-    },
+    checks: { nats: natsCheck(o.nc) },
     async stop() {
       stopped = true;
       clearTimeout(timer);

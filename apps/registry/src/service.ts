@@ -1,10 +1,11 @@
+import { natsCheck, postgresCheck, type HealthCheck } from '@propeller/service';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { Counter, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
-import { EventStore, type CommandContext, serveAdminRequests } from '@propeller/eventstore';
-import { migrate, ProjectionRunner, type RunnerLogger } from '@propeller/projections';
+import { EventStore, type CommandContext } from '@propeller/eventstore';
+import { migrate, ProjectionRunner, projectionsCheck, serveRebuilds, type RunnerLogger } from '@propeller/projections';
 import { readModelMigrations, type ReadModelTables } from '@propeller/read-models';
 import { serveRegistryCommands, type RegistryCommands } from './commands/serve';
 import { propletsProjection } from './read-model/projection';
@@ -33,11 +34,7 @@ export interface StartRegistryOptions {
 export interface RunningRegistry {
   readonly runner: ProjectionRunner;
   /** NATS connected, Postgres answering, and the `proplets` projection not stalled. */
-  readonly checks: {
-    nats(): Promise<boolean | { status: 'fail'; detail: string }>;
-    postgres(): Promise<boolean>;
-    projections(): { status: 'pass' } | { status: 'degraded'; detail: string };
-  };
+  readonly checks: Readonly<Record<'nats' | 'postgres' | 'projections', HealthCheck>>;
   /** Stops taking commands (answering those in flight), stops the projection and releases its lease. */
   stop(): Promise<void>;
 }
@@ -76,26 +73,10 @@ export async function startRegistry(o: StartRegistryOptions): Promise<RunningReg
   });
   runner.start();
   // Operators rebuild a projection through the API, which asks the replica holding its lease (ADR 0019).
-  const stopAdmin = serveAdminRequests(o.nc, o.names, {
-    rebuild: { names: runner.names, rebuild: (name) => runner.rebuild(name), holdsLease: (name) => runner.holdsLease(name) },
-  });
+  const stopAdmin = serveRebuilds(o.nc, o.names, runner);
   return {
     runner,
-    checks: {
-      async nats() {
-        if (o.nc.isClosed()) return { status: 'fail', detail: 'connection closed' };
-        await o.nc.rtt();
-        return true;
-      },
-      async postgres() {
-        await sql`select 1`.execute(o.db);
-        return true;
-      },
-      projections() {
-        const h = runner.health();
-        return h.status === 'ok' ? { status: 'pass' } : { status: 'degraded', detail: h.reason ?? 'stalled' };
-      },
-    },
+    checks: { nats: natsCheck(o.nc), postgres: postgresCheck(o.db), projections: projectionsCheck(runner) },
     async stop() {
       // Commands first: nothing new is appended while the projection winds down.
       await commands.stop();

@@ -1,11 +1,12 @@
+import { natsCheck, postgresCheck, type HealthCheck } from '@propeller/service';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
-import { EventStore, type CommandContext, serveAdminRequests } from '@propeller/eventstore';
-import { migrate, ProjectionRunner, waitForSequence, type RunnerLogger } from '@propeller/projections';
+import { EventStore, type CommandContext } from '@propeller/eventstore';
+import { migrate, ProjectionRunner, projectionsCheck, serveRebuilds, waitForSequence, type RunnerLogger } from '@propeller/projections';
 import { readModelMigrations, type TasksTables } from '@propeller/read-models';
 import type { PolicyName } from '@propeller/scheduling';
 import { serveTaskCommands } from './commands/serve';
@@ -49,11 +50,7 @@ export interface StartSchedulerOptions {
 export interface RunningScheduler {
   readonly loop: PlacementLoop;
   readonly runner: ProjectionRunner;
-  readonly checks: {
-    nats(): Promise<boolean | { status: 'fail'; detail: string }>;
-    postgres(): Promise<boolean>;
-    projections(): { status: 'pass' } | { status: 'degraded'; detail: string };
-  };
+  readonly checks: Readonly<Record<'nats' | 'postgres' | 'projections', HealthCheck>>;
   /** Stops taking commands (answering those in flight), releases the placement lease and stops the projection. */
   stop(): Promise<void>;
 }
@@ -127,27 +124,11 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
   });
   runner.start();
   // Operators rebuild a projection through the API, which asks the replica holding its lease (ADR 0019).
-  const stopAdmin = serveAdminRequests(o.nc, o.names, {
-    rebuild: { names: runner.names, rebuild: (name) => runner.rebuild(name), holdsLease: (name) => runner.holdsLease(name) },
-  });
+  const stopAdmin = serveRebuilds(o.nc, o.names, runner);
   return {
     loop,
     runner,
-    checks: {
-      async nats() {
-        if (o.nc.isClosed()) return { status: 'fail', detail: 'connection closed' };
-        await o.nc.rtt();
-        return true;
-      },
-      async postgres() {
-        await sql`select 1`.execute(o.db);
-        return true;
-      },
-      projections() {
-        const h = runner.health();
-        return h.status === 'ok' ? { status: 'pass' } : { status: 'degraded', detail: h.reason ?? 'stalled' };
-      },
-    },
+    checks: { nats: natsCheck(o.nc), postgres: postgresCheck(o.db), projections: projectionsCheck(runner) },
     async stop() {
       // Commands first: nothing new is appended while the loop and the projection wind down.
       await commands.stop();

@@ -15,7 +15,7 @@ export {
 export type { Checkpoint, CheckpointNotice, CheckpointStatus, CheckpointTable, ProjectionsTables } from './checkpoints';
 export { isValidProjectionName } from './projection';
 export type { Projection } from './projection';
-export { CHECKPOINT_METRIC, DEFAULT_BATCH_SIZE, STALLED_METRIC, ProjectionApplyError, ProjectionRunner } from './runner';
+export { CHECKPOINT_METRIC, DEFAULT_BATCH_SIZE, STALLED_METRIC, ProjectionApplyError, ProjectionRunner, projectionsCheck, serveRebuilds } from './runner';
 export type {
   ProjectionHealth,
   ProjectionRunnerOptions,

@@ -3,7 +3,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Kysely } from 'kysely';
 import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Lease } from '@propeller/eventstore';
+import { Lease, serveAdminRequests } from '@propeller/eventstore';
 import { HEADER_TYPE, InvalidError, NotFoundError, NotLeaderError, type NatsNames, type StoredEnvelope } from '@propeller/events';
 import { advanceCheckpoint, ensureCheckpoint, getCheckpoint, markStalled, resetCheckpoint, CheckpointMovedError } from './checkpoints';
 import { isValidProjectionName, type Projection } from './projection';
@@ -409,4 +409,22 @@ class Worker {
       this.wake = done;
     });
   }
+}
+
+/** `/health` check of a runner: `pass`, or `degraded` naming the stalled projections. */
+export function projectionsCheck(runner: ProjectionRunner): () => { status: 'pass' } | { status: 'degraded'; detail: string } {
+  return () => {
+    const h = runner.health();
+    return h.status === 'ok' ? { status: 'pass' } : { status: 'degraded', detail: h.reason ?? 'stalled' };
+  };
+}
+
+/**
+ * Answers the API's rebuild requests for a runner's projections (ADR 0019): every replica listens,
+ * only the lease holder answers. Returns a function that stops listening.
+ */
+export function serveRebuilds(nc: NatsConnection, names: NatsNames, runner: ProjectionRunner): () => Promise<void> {
+  return serveAdminRequests(nc, names, {
+    rebuild: { names: runner.names, rebuild: (name) => runner.rebuild(name), holdsLease: (name) => runner.holdsLease(name) },
+  });
 }

@@ -2,3 +2,4 @@ export { createHealth, DEFAULT_CHECK_TIMEOUT_MS, worstStatus } from './health';
 export type { CheckResult, Health, HealthCheck, HealthReport, HealthStatus } from './health';
 export { EXIT_CONFIG, EXIT_FAILURE, runService } from './run';
 export type { RunningService, ServiceContext, ServiceDefinition, ServiceHandle, ServiceIo } from './run';
+export { natsCheck, postgresCheck } from './checks';
