@@ -28,6 +28,8 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** Whether a `readyUrl` answers (default: a GET that answers 2xx within 1 s). */
   probe?: (url: string) => Promise<boolean>;
+  /** Extra Node.js flags for every child (the bench's `--profile` passes `--cpu-prof`). */
+  nodeArgs?: readonly string[];
 }
 
 /** A GET that answers 2xx within a second. */
@@ -90,7 +92,7 @@ export class Supervisor {
   #launch(r: Running, index: number): void {
     const { spec } = r;
     const prefix = prefixer(spec.name, this.#width, index, this.opts.color);
-    const child = spawn(process.execPath, ['--import', 'tsx', spec.entry], {
+    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), '--import', 'tsx', spec.entry], {
       cwd: this.opts.root,
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -54,6 +54,8 @@ export interface EndToEndOptions {
   perProcess: number;
   /** Also run the half-rate phase for latencies (default true). */
   halfRate: boolean;
+  /** Writes a V8 CPU profile of every service and simulator process into this directory (`--profile DIR`). */
+  profileDir?: string;
 }
 
 const num = (args: readonly string[], name: string, fallback: number): number => {
@@ -77,6 +79,12 @@ export function parseEndToEndArgs(args: readonly string[], mode: SimMode): EndTo
     perProcess: num(args, 'per-process', 1000),
     halfRate: !args.includes('--no-half-rate'),
   };
+  const profile = args.indexOf('--profile');
+  if (profile >= 0) {
+    const dir = args[profile + 1];
+    if (dir === undefined || dir.startsWith('--')) throw new Error('--profile needs a directory for the .cpuprofile files');
+    o.profileDir = resolve(dir);
+  }
   if (o.batch < 1 || o.batch > 100 || !Number.isInteger(o.batch)) throw new Error(`--batch must be an integer from 1 to 100 (POST /tasks/batch takes at most 100), got ${o.batch}`);
   if (o.proplets < 1 || o.seconds <= 0 || o.concurrency < 1 || o.perProcess < 1) throw new Error('--devices, --seconds, --concurrency and --per-process must be positive');
   return o;
@@ -417,7 +425,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
   }));
   const apiSpec = stack.find((s) => s.name === 'api');
   const api: Api = { base: new URL(apiSpec?.readyUrl ?? '').origin, errors: 0, firstError: '', statuses: {} };
-  const supervisor = new Supervisor(stack, { root: ROOT, out, color: false, stopTimeoutMs: 15_000 });
+  const supervisor = new Supervisor(stack, { root: ROOT, out, color: false, stopTimeoutMs: 15_000, ...(o.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] } : {}) });
   const sims: Sim[] = [];
   const deviceAt = new Map<string, number>();
   const nc = await connectTest(`bench-scheduling-${tag}`);
