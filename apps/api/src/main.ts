@@ -1,8 +1,7 @@
-import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
 import { createDb } from '@propeller/projections';
 import type { ReadModelTables } from '@propeller/read-models';
-import { runService } from '@propeller/service';
+import { connectNats, runService } from '@propeller/service';
 import { buildApi } from './app';
 
 // The api process: REST on api.port (PORT, default 7070), with /health and /metrics on the same port.
@@ -14,7 +13,7 @@ void runService({
   async start(ctx) {
     const { config, logger } = ctx;
     const names = natsNames(config.nats.prefix);
-    const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-api' });
+    const nc = await connectNats(config.nats.url, 'propeller-api');
     // The API only reads: a small pool is enough, and Postgres connections are shared by every service.
     const db = createDb<ReadModelTables>({
       url: config.database.url,

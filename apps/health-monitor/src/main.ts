@@ -1,7 +1,6 @@
-import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
 import { provision, provisionOptionsFrom } from '@propeller/eventstore';
-import { runService } from '@propeller/service';
+import { connectNats, runService } from '@propeller/service';
 import { startHealthMonitor } from './monitor';
 
 // The health-monitor process: the only judge of proplet health (a singleton by the health-judge lease; every replica follows along).
@@ -11,7 +10,7 @@ void runService({
   async start(ctx) {
     const { config, logger } = ctx;
     const names = natsNames(config.nats.prefix);
-    const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-health-monitor' });
+    const nc = await connectNats(config.nats.url, 'propeller-health-monitor');
     try {
       const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       logger.info(report, 'NATS resources provisioned');

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
-import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
 import { provision, provisionOptionsFrom } from '@propeller/eventstore';
-import { runService } from '@propeller/service';
+import { connectNats, runService } from '@propeller/service';
 import { serveProbes } from './adapter/http';
 import { KubeApi } from './adapter/kube';
 import { loadKubeConfig } from './adapter/kubeconfig';
@@ -21,7 +20,7 @@ void runService({
     const kc = loadKubeConfig();
     const identity = process.env['POD_NAME'] ?? hostname();
     const names = natsNames(config.nats.prefix);
-    const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-k8s-agent' });
+    const nc = await connectNats(config.nats.url, 'propeller-k8s-agent');
     let port: NatsPropellerPort | undefined;
     try {
       const report = await provision(nc, names, provisionOptionsFrom(config.nats));

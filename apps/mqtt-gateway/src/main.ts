@@ -1,7 +1,6 @@
-import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
 import { provision, provisionOptionsFrom } from '@propeller/eventstore';
-import { runService } from '@propeller/service';
+import { connectNats, runService } from '@propeller/service';
 import { gatewayConfigFrom } from './config';
 import { startGatewayDispatch } from './dispatch/wire';
 import { startGateway } from './gateway';
@@ -15,7 +14,7 @@ void runService({
     const { config, logger } = ctx;
     const gw = gatewayConfigFrom(config, process.env);
     const names = natsNames(config.nats.prefix);
-    const nc = await connect({ servers: config.nats.url.split(','), name: `propeller-mqtt-gateway-${gw.replica}` });
+    const nc = await connectNats(config.nats.url, `propeller-mqtt-gateway-${gw.replica}`);
     try {
       const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       const inbox = await ensureInbox(nc, names, config.nats.replicas);

@@ -1,9 +1,8 @@
-import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
 import { provision, provisionOptionsFrom } from '@propeller/eventstore';
 import { createDb } from '@propeller/projections';
 import type { ReadModelTables } from '@propeller/read-models';
-import { runService } from '@propeller/service';
+import { connectNats, runService } from '@propeller/service';
 import { startRegistry } from './service';
 
 // The registry process: single writer of the Proplet and Site aggregates and of the `proplets` read model.
@@ -13,7 +12,7 @@ void runService({
   async start(ctx) {
     const { config, logger } = ctx;
     const names = natsNames(config.nats.prefix);
-    const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-registry' });
+    const nc = await connectNats(config.nats.url, 'propeller-registry');
     const db = createDb<ReadModelTables>({ url: config.database.url, schema: config.database.schema, poolMax: config.database.poolMax });
     try {
       const report = await provision(nc, names, provisionOptionsFrom(config.nats));

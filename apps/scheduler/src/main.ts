@@ -1,9 +1,8 @@
-import { connect } from '@nats-io/transport-node';
 import { natsNames } from '@propeller/events';
 import { provision, provisionOptionsFrom } from '@propeller/eventstore';
 import { createDb } from '@propeller/projections';
 import type { TasksTables } from '@propeller/read-models';
-import { runService } from '@propeller/service';
+import { connectNats, runService } from '@propeller/service';
 import { startScheduler } from './service';
 
 // The scheduler process: single writer of the Task aggregate and of the `tasks` read model; the
@@ -14,7 +13,7 @@ void runService({
   async start(ctx) {
     const { config, logger } = ctx;
     const names = natsNames(config.nats.prefix);
-    const nc = await connect({ servers: config.nats.url.split(','), name: 'propeller-scheduler' });
+    const nc = await connectNats(config.nats.url, 'propeller-scheduler');
     const db = createDb<TasksTables>({ url: config.database.url, schema: config.database.schema, poolMax: config.database.poolMax });
     try {
       const report = await provision(nc, names, provisionOptionsFrom(config.nats));

@@ -3,3 +3,4 @@ export type { CheckResult, Health, HealthCheck, HealthReport, HealthStatus } fro
 export { EXIT_CONFIG, EXIT_FAILURE, runService } from './run';
 export type { RunningService, ServiceContext, ServiceDefinition, ServiceHandle, ServiceIo } from './run';
 export { natsCheck, postgresCheck } from './checks';
+export { connectNats, natsConnectOptions } from './nats';
