@@ -88,8 +88,12 @@ export const ResumeSiteEvacuationSchema = SiteEvacuationResumedDataSchema.omit({
 
 const taskId = TaskIdSchema;
 
-/** `task.create`: a new task; `taskId` is made at the edge (UUIDv5 of an `Idempotency-Key` or a CR uid). Defaults as `TaskSpecSchema`. */
-export const CreateTaskSchema = z.intersection(z.object({ taskId }), TaskSpecSchema);
+/**
+ * `task.create`: a new task; `taskId` is made at the edge (UUIDv5 of an `Idempotency-Key` or a CR uid).
+ * Defaults as `TaskSpecSchema`. `start: true` also starts it (`POST /tasks` with `"start": true`), so one
+ * command does what `task.create` + `task.start` do.
+ */
+export const CreateTaskSchema = z.intersection(z.object({ taskId, start: z.boolean().optional() }), TaskSpecSchema);
 /** `task.update`: change a task that has not been started. */
 export const UpdateTaskSchema = z.intersection(z.object({ taskId }), TaskPatchSchema);
 /** `task.start`: request a run (→ `pending`). */

@@ -68,6 +68,7 @@ describe('natsNames', () => {
     expect(n.eventFilter('proplet')).toBe('propeller.events.proplet.*');
     expect(n.commandSubject('proplet', 'register')).toBe('propeller.commands.proplet.register');
     expect(n.commandFilter('task')).toBe('propeller.commands.task.*');
+    expect(n.leaderCommandSubject('task', 'start')).toBe('propeller.leader.task.start');
     expect(n.dlqSubject('scheduler-reactor')).toBe('propeller.dlq.scheduler-reactor');
     expect(n.kv).toEqual({
       liveness: 'propeller_liveness',

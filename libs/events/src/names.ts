@@ -56,6 +56,12 @@ export interface NatsNames {
   commandSubject(aggregate: string, name: string): string;
   /** `<p>.commands.<aggregate>.*` — what the aggregate's owner subscribes to. */
   commandFilter(aggregate: string): string;
+  /**
+   * `<p>.leader.<aggregate>.<name>` — the same command served only by the replica holding the aggregate's
+   * singleton lease (the scheduler places a task inside its start command there); a sender falls back to
+   * `commandSubject` when nobody answers (ADR 0025).
+   */
+  leaderCommandSubject(aggregate: string, name: string): string;
   /** Reads `{aggregate, name}` back from a command subject. */
   parseCommandSubject(subject: string): { aggregate: string; name: string };
   /** Queue group used by every replica serving commands of one aggregate. */
@@ -119,6 +125,7 @@ export function natsNames(prefix: string = DEFAULT_NATS_PREFIX): NatsNames {
     },
     commandSubject: (aggregate, name) => `${p}.commands.${checkToken('aggregate', aggregate)}.${checkToken('command', name)}`,
     commandFilter: (aggregate) => `${p}.commands.${checkToken('aggregate', aggregate)}.*`,
+    leaderCommandSubject: (aggregate, name) => `${p}.leader.${checkToken('aggregate', aggregate)}.${checkToken('command', name)}`,
     parseCommandSubject(subject) {
       const head = `${p}.commands.`;
       if (!subject.startsWith(head)) throw InvalidError.field('subject', subject, `must start with ${head}`);

@@ -161,6 +161,27 @@ describe('handleCommand', () => {
     expect((await store.load('counter', 'c-invalid')).events).toEqual([]);
   });
 
+  it('appends a likely-new aggregate without reading the log, and still folds an existing one correctly', async () => {
+    class CountingStore extends EventStore {
+      loads = 0;
+      override async load(aggregate: string, id: string, opts?: { afterSequence?: number }) {
+        this.loads++;
+        return super.load(aggregate, id, opts);
+      }
+    }
+    const counting = new CountingStore(nc, names);
+    const fresh = await handleCommand({ store: counting, aggregate: 'counter', id: 'c-new', decider: counter, command: { type: 'Add', by: 2 }, meta, likelyNew: true, snapshot: false });
+    expect(fresh).toMatchObject({ attempts: 1, state: { total: 2, count: 1 } });
+    expect(counting.loads).toBe(0);
+    // The id exists after all: the append conflicts, the retry loads the log and decides again.
+    const existing = await handleCommand({ store: counting, aggregate: 'counter', id: 'c-new', decider: counter, command: { type: 'Add', by: 3 }, meta, likelyNew: true, snapshot: false });
+    expect(existing).toMatchObject({ attempts: 2, state: { total: 5, count: 2 } });
+    // A refusal against the guessed empty state is checked against the log before it stands.
+    await handleCommand({ store, aggregate: 'counter', id: 'c-new', decider: counter, command: { type: 'Close' }, meta });
+    const reopened = await handleCommand({ store: counting, aggregate: 'counter', id: 'c-new', decider: counter, command: { type: 'Reopen' }, meta, likelyNew: true, snapshot: false });
+    expect(reopened.events).toEqual([{ type: 'Reopened', data: null }]);
+  });
+
   it('snapshots past the threshold and starts from the snapshot afterwards', async () => {
     let last = 0;
     for (let i = 0; i < 3; i++) last = (await add('c-snap', 1, { snapshot: { every: 3 } })).lastSequence;
@@ -230,6 +251,35 @@ describe('commands over request/reply', () => {
     const e = await sendCommand(nc, names, 'counter', 'unknown', {}, { timeoutMs: 4_000 }).catch((x: unknown) => x);
     expect(e).toMatchObject({ code: 'Internal', details: { reason: 'noResponders' } });
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('sends a leader command to the leader subject, and to the queue group when no leader answers', async () => {
+    const seen: string[] = [];
+    const serve = (leader: boolean) =>
+      serveCommands(
+        nc,
+        names,
+        'counter',
+        {
+          tag: async (request, ctx) => {
+            seen.push(ctx.subject);
+            return { aggregateId: (request as { id: string }).id, sequences: [], lastSequence: 0 };
+          },
+        },
+        { leader, queue: `${names.commandQueue('counter')}-${leader ? 'leader' : 'any'}` },
+      );
+    const any = serve(false);
+    try {
+      await sendCommand(nc, names, 'counter', 'tag', { id: 'l-1' }, { leader: true });
+      const leader = serve(true);
+      await nc.flush();
+      await sendCommand(nc, names, 'counter', 'tag', { id: 'l-2' }, { leader: true });
+      await sendCommand(nc, names, 'counter', 'tag', { id: 'l-3' });
+      await leader.stop();
+      expect(seen).toEqual([names.commandSubject('counter', 'tag'), names.leaderCommandSubject('counter', 'tag'), names.commandSubject('counter', 'tag')]);
+    } finally {
+      await any.stop();
+    }
   });
 
   it('spreads requests over the replicas of the queue group, each answered once', async () => {

@@ -48,6 +48,8 @@ export interface ServeCommandsOptions {
   queue?: string;
   /** Called with every failure that is replied as `Internal` (unexpected errors), for logging. */
   onInternalError?: (error: unknown, ctx: CommandContext) => void;
+  /** Subscribe to the leader subjects (`names.leaderCommandSubject`) instead of the command subjects (ADR 0025). */
+  leader?: boolean;
 }
 
 /** A running set of command subscriptions. */
@@ -73,7 +75,7 @@ export function serveCommands(
   const queue = opts.queue ?? names.commandQueue(aggregate);
   const inFlight = new Set<Promise<void>>();
   const subs: Subscription[] = Object.entries(handlers).map(([name, handler]) => {
-    const subject = names.commandSubject(aggregate, name);
+    const subject = opts.leader === true ? names.leaderCommandSubject(aggregate, name) : names.commandSubject(aggregate, name);
     return nc.subscribe(subject, {
       queue,
       callback: (err, msg) => {
@@ -126,6 +128,11 @@ export interface SendCommandOptions {
   /** How long to wait for a reply (default 5 s). */
   timeoutMs?: number;
   headers?: MsgHdrs;
+  /**
+   * Ask the replica holding the aggregate's singleton lease first (`names.leaderCommandSubject`), and the
+   * queue group when no leader answers, e.g. during a failover (ADR 0025).
+   */
+  leader?: boolean;
 }
 
 /**
@@ -141,12 +148,20 @@ export async function sendCommand(
   opts: SendCommandOptions = {},
 ): Promise<CommandOk> {
   const subject = names.commandSubject(aggregate, name);
-  let msg: Msg;
+  const body = JSON.stringify(request);
+  const options = { timeout: opts.timeoutMs ?? 5_000, ...(opts.headers ? { headers: opts.headers } : {}) };
+  let msg: Msg | undefined;
+  if (opts.leader === true) {
+    const leader = names.leaderCommandSubject(aggregate, name);
+    try {
+      msg = await nc.request(leader, body, options);
+    } catch (e) {
+      // Nobody holds the lease right now: any replica takes the command, and the next leader catches up.
+      if (!isNoResponders(e)) throw unreachable(leader, e);
+    }
+  }
   try {
-    msg = await nc.request(subject, JSON.stringify(request), {
-      timeout: opts.timeoutMs ?? 5_000,
-      ...(opts.headers ? { headers: opts.headers } : {}),
-    });
+    msg ??= await nc.request(subject, body, options);
   } catch (e) {
     throw unreachable(subject, e);
   }
@@ -161,10 +176,10 @@ export async function sendCommand(
   throw new InternalError(`${subject}: reply has neither ok nor error`);
 }
 
+const isNoResponders = (e: unknown): boolean => e instanceof natsErrors.NoRespondersError || (e instanceof natsErrors.RequestError && e.isNoResponders());
+
 function unreachable(subject: string, e: unknown): PropellerError {
-  const noResponders =
-    e instanceof natsErrors.NoRespondersError ||
-    (e instanceof natsErrors.RequestError && e.isNoResponders());
+  const noResponders = isNoResponders(e);
   const why = noResponders ? 'no service answers' : e instanceof natsErrors.TimeoutError ? 'no reply in time' : 'request failed';
   return new InternalError(`${subject}: ${why}`, { cause: e, details: { subject, reason: noResponders ? 'noResponders' : e instanceof natsErrors.TimeoutError ? 'timeout' : 'failed' } });
 }

@@ -95,6 +95,12 @@ export interface HandleCommandOptions<C, E, S> {
   maxRetries?: number;
   /** Hot aggregates; omitted = always load from the log (and snapshot). */
   cache?: AggregateCache<S>;
+  /**
+   * The command almost always meets a new aggregate (a create with a fresh id): on a cache miss decide
+   * against the initial state and append expecting no events, without reading the log first. When the
+   * aggregate does exist the append conflicts, and the retry loads it as usual.
+   */
+  likelyNew?: boolean;
   /** Snapshot policy: save past `every` events (default 200) with this state `schemaVersion` (default 1); `false` = never. */
   snapshot?: { every?: number; schemaVersion?: number } | false;
   /** Event ids (default random UUIDs) and the clock, injectable for tests. */
@@ -153,7 +159,9 @@ export async function handleCommand<C, E, S>(opts: HandleCommandOptions<C, E, S>
   const snapshotVersion = opts.snapshot === false ? 1 : (opts.snapshot?.schemaVersion ?? 1);
 
   for (let attempt = 1; ; attempt++) {
-    const cached = cache?.get(aggregate, id);
+    // A likely-new aggregate is treated as a cached empty one: a decision that writes is checked by the
+    // append's expectation, a refusal or a no-op against the log.
+    const cached = cache?.get(aggregate, id) ?? (attempt === 1 && opts.likelyNew === true ? { state: decider.initialState(), lastSequence: 0, sinceSnapshot: 0 } : undefined);
     let current = cached ?? (await loadFolded(store, aggregate, id, decider, fromEnvelope, snapshotEvery === Infinity ? null : snapshotVersion));
     let events: E[];
     if (cached) {

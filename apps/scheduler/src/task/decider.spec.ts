@@ -43,6 +43,20 @@ describe('Task decider', () => {
       given(taskDecider, past).when(cmd).then([]);
     });
 
+    it('creates and starts a task in one command with start: true', () => {
+      const events = given(taskDecider).when(command('task.create', { taskId: T, name: 'add', imageUrl: 'x', start: true })).events();
+      expect(events.map((e) => e.type)).toEqual(['TaskCreated', 'TaskStarted']);
+      expect(fold(events)).toMatchObject({ status: 'pending', attempt: 1 });
+    });
+
+    it('starts an existing, unstarted task when the same create is retried with start: true, and no more once started', () => {
+      const past = given(taskDecider).when(command('task.create', { taskId: T, name: 'add', imageUrl: 'x' })).events();
+      const again = command('task.create', { taskId: T, name: 'add', imageUrl: 'x', start: true });
+      given(taskDecider, past).when(again).then([{ type: 'TaskStarted', data: { startedAt: AT } }]);
+      const started = [...past, ...given(taskDecider, past).when(again).events()];
+      given(taskDecider, started).when(again).then([]);
+    });
+
     it('refuses a create of an existing id with another spec', () => {
       const past = given(taskDecider).when(command('task.create', { taskId: T, name: 'add', imageUrl: 'x' })).events();
       given(taskDecider, past)

@@ -172,12 +172,17 @@ function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
 
 function decideCreate(command: CreateTask, state: TaskState): TaskEvent[] {
   const id = command.aggregateId;
-  const { taskId: _id, ...spec } = command.data;
+  const { taskId: _id, start, ...spec } = command.data;
   if (spec.module === null && spec.imageUrl === null) {
     throw new InvalidError(`task ${id}: set exactly one of file or image_url`, [{ field: 'data.file', value: undefined, rule: 'set exactly one of file or image_url' }]);
   }
-  if (state.status === 'absent') return [{ type: 'TaskCreated', data: { ...spec, createdAt: command.meta.issuedAt } }];
-  if (isLive(state) && isDeepStrictEqual(normalise(state.spec), normalise(spec))) return [];
+  const at = command.meta.issuedAt;
+  const started: TaskEvent[] = start === true ? [{ type: 'TaskStarted', data: { startedAt: at } }] : [];
+  if (state.status === 'absent') return [{ type: 'TaskCreated', data: { ...spec, createdAt: at } }, ...started];
+  if (isLive(state) && isDeepStrictEqual(normalise(state.spec), normalise(spec))) {
+    // The same create again (a retry): start it if asked and not started yet; a finished task stays finished.
+    return state.status === 'created' ? started : [];
+  }
   throw new ConflictError(`task ${id} already exists (${state.status}) with another spec`, { details: { taskId: id, status: state.status } });
 }
 
