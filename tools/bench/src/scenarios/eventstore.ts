@@ -2,11 +2,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { Registry } from 'prom-client';
-import { natsNames, type Envelope, type StoredEnvelope } from '@propeller/events';
+import { makeEnvelope, natsNames, type Envelope, type StoredEnvelope, type TaskEvent } from '@propeller/events';
 import { EventStore, isConcurrencyError, provision } from '@propeller/eventstore';
 import { cleanup, connectTest } from '@propeller/eventstore/testing';
 import { createDb, migrate, ProjectionRunner, waitForSequence, type Projection } from '@propeller/projections';
 import { dropSchema, TEST_DATABASE_URL } from '@propeller/projections/testing';
+import { tasksMigrations } from '@propeller/read-models';
+// The scheduler does not export its projection (only `startScheduler`); the bench measures the real one by path.
+// eslint-disable-next-line @nx/enforce-module-boundaries -- bench wiring only
+import { TASKS_PROJECTION, tasksProjection } from '../../../../apps/scheduler/src/read-model/projection';
 import type { BenchContext, Scenario } from '../harness';
 import { elapsedMs, now, percentiles, perSecond } from '../stats';
 
@@ -56,6 +60,45 @@ const benchMigrations = {
   },
 };
 
+/**
+ * The happy path of one task as the scheduler writes it (ARCHITECTURE.md: at most four events after
+ * `TaskCreated`), with realistic payloads: a module reference, inputs, a placement explanation, a result.
+ */
+function taskLifecycle(n: number): TaskEvent[] {
+  const at = new Date(Date.UTC(2026, 10, 27, 12, 0, 0, n)).toISOString();
+  const proplet = `proplet-${n % 1000}`;
+  const wireId = randomUUID();
+  return [
+    {
+      type: 'TaskCreated',
+      data: {
+        name: `add-${n}`,
+        functionName: 'add',
+        module: { digest: `sha256:${'ab'.repeat(32)}`, size: 41, source: 'inline' },
+        imageUrl: null,
+        inputs: [n, 3],
+        cliArgs: [],
+        env: { RUST_LOG: 'info' },
+        daemon: false,
+        propletSelector: { matchTypes: ['external'] },
+        preferredPropletType: 'any',
+        resourceRequirements: {},
+        maxAttempts: 3,
+        timeoutMs: 600_000,
+        labels: { bench: 'eventstore' },
+        createdAt: at,
+      },
+    },
+    { type: 'TaskStarted', data: { startedAt: at } },
+    {
+      type: 'TaskScheduled',
+      data: { propletId: proplet, attempt: 1, wireId, explanation: `1000 proplets: 0 filtered; least loaded ${proplet} (0 of 100 tasks)`, scheduledAt: at },
+    },
+    { type: 'TaskRunning', data: { propletId: proplet, attempt: 1, wireId, evidence: 'taskStarted', runningAt: at } },
+    { type: 'TaskCompleted', data: { results: String(n + 3), attempt: 1, wireId, propletId: proplet, completedAt: at } },
+  ] as TaskEvent[];
+}
+
 function intArg(ctx: BenchContext, i: number, name: string, dflt: number): number {
   const raw = ctx.args[i];
   const v = raw === undefined ? dflt : Number(raw);
@@ -85,12 +128,14 @@ async function pool<T>(jobs: Array<() => Promise<T>>, concurrency: number): Prom
 export const scenario: Scenario = {
   name: 'eventstore',
   description:
-    'appends/s without and with contention, projection events/s, load-and-fold of 1,000 events; args: [appends=2000] [writers=4] [appendsPerWriter=100] [foldRepeats=30]',
+    'appends/s without and with contention, projection events/s (a counter projection, and the real `tasks` projection over task lifecycles), load-and-fold of 1,000 events; args: [appends=2000] [writers=4] [appendsPerWriter=100] [foldRepeats=30] [tasks=2000] [tasksInFlight=100]',
   async run(ctx) {
     const appends = intArg(ctx, 0, 'appends', 2000);
     const writers = intArg(ctx, 1, 'writers', 4);
     const perWriter = intArg(ctx, 2, 'appendsPerWriter', 100);
     const foldRepeats = intArg(ctx, 3, 'foldRepeats', 30);
+    const tasks = intArg(ctx, 4, 'tasks', 2000);
+    const tasksInFlight = intArg(ctx, 5, 'tasksInFlight', 100);
 
     const tag = randomBytes(4).toString('hex');
     const names = natsNames(`bench${tag}`);
@@ -100,7 +145,7 @@ export const scenario: Scenario = {
     let runner: ProjectionRunner | undefined;
     try {
       await provision(nc, names, { leaseTtlMs: 3000 });
-      await migrate(db, { migrations: benchMigrations });
+      await migrate(db, { migrations: { ...benchMigrations, ...tasksMigrations } });
       const store = new EventStore(nc, names);
       const results: Record<string, unknown> = {};
 
@@ -194,11 +239,68 @@ export const scenario: Scenario = {
       if (projected.rows[0]?.n !== total) throw new Error(`projection holds ${projected.rows[0]?.n} events, expected ${total}`);
       results['projection'] = { events: total, seconds: round(projMs / 1000), eventsPerSecond: perSecond(total, projMs), batchSize: 500 };
 
+      await runner.stop();
+      runner = undefined;
+
+      // 5. The real `tasks` projection (the scheduler's) catching up over task lifecycles (5 events each:
+      //    created, started, scheduled, running, completed). `tasksInFlight` tasks advance at once, each by
+      //    one event at a time in random order, so a task's events are spread over the stream as under load.
+      ctx.log(`appending ${tasks} task lifecycles (${tasks * 5} events, ${tasksInFlight} tasks in flight)...`);
+      const lifecycles = Array.from({ length: tasks }, (_, n) => ({ id: randomUUID(), events: taskLifecycle(n), next: 0, seq: 0 }));
+      const correlationId = randomUUID();
+      let started = 0;
+      const inFlight: typeof lifecycles = [];
+      let taskLast = 0;
+      while (started < tasks || inFlight.length > 0) {
+        while (inFlight.length < tasksInFlight && started < tasks) inFlight.push(lifecycles[started++] as (typeof lifecycles)[number]);
+        // One wave: every task in flight appends its next event (16 appends at a time), in shuffled order.
+        const wave = [...inFlight].sort(() => Math.random() - 0.5);
+        await pool(
+          wave.map((t) => async () => {
+            const event = t.events[t.next] as TaskEvent;
+            const env = makeEnvelope({ event, aggregateId: t.id, meta: { correlationId }, id: randomUUID(), occurredAt: new Date() });
+            const r = await store.append('task', t.id, [env], t.seq);
+            t.seq = r.lastSequence;
+            t.next++;
+            taskLast = Math.max(taskLast, r.lastSequence);
+          }),
+          16,
+        );
+        for (let i = inFlight.length - 1; i >= 0; i--) if ((inFlight[i] as (typeof lifecycles)[number]).next >= 5) inFlight.splice(i, 1);
+      }
+      const taskEvents = tasks * 5;
+      ctx.log(`projecting ${taskEvents} task events with the tasks projection...`);
+      runner = new ProjectionRunner({ nc, names, db, projections: [tasksProjection], registry: new Registry(), standbyPollMs: 100 });
+      const cpu5 = process.cpuUsage();
+      const t5 = now();
+      runner.start();
+      if (!(await waitForSequence(db, TASKS_PROJECTION, taskLast, 300_000))) throw new Error('tasks projection did not catch up in 300 s');
+      const tasksMs = elapsedMs(t5);
+      const cpu = process.cpuUsage(cpu5);
+      const check = await sql<{ rows: number; completed: number; timeline: number }>`select
+          (select count(*)::int from tasks) as rows,
+          (select count(*)::int from tasks where status = 'completed' and results is not null and explanation is not null) as completed,
+          (select count(*)::int from task_events) as timeline`.execute(db);
+      const c = check.rows[0];
+      if (c?.rows !== tasks || c.completed !== tasks || c.timeline !== taskEvents) {
+        throw new Error(`tasks read model holds ${JSON.stringify(c)}, expected ${tasks} completed rows and ${taskEvents} timeline rows`);
+      }
+      results['tasksProjection'] = {
+        tasks,
+        events: taskEvents,
+        tasksInFlight,
+        seconds: round(tasksMs / 1000),
+        eventsPerSecond: perSecond(taskEvents, tasksMs),
+        tasksPerSecond: perSecond(tasks, tasksMs),
+        benchProcessCpuSeconds: round((cpu.user + cpu.system) / 1e6),
+      };
+
       ctx.table('event store', [
         { case: 'append, no contention', count: appends, 'per second': perSecond(appends, freeMs), p50ms: round(lp.p50), p99ms: round(lp.p99) },
         { case: `append, ${writers} writers on one aggregate`, count: hotAppends, 'per second': perSecond(hotAppends, hotMs), conflicts },
         { case: 'load + fold 1,000 events', count: foldRepeats, p50ms: round(fp.p50), p99ms: round(fp.p99) },
-        { case: 'projection catch-up (incl. start)', count: total, 'per second': perSecond(total, projMs) },
+        { case: 'projection catch-up, counters (incl. start)', count: total, 'per second': perSecond(total, projMs) },
+        { case: 'projection catch-up, tasks (incl. start)', count: taskEvents, 'per second': perSecond(taskEvents, tasksMs) },
       ]);
       return results;
     } finally {
