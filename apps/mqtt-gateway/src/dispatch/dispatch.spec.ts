@@ -1,7 +1,7 @@
 import { wireIdFor } from '@propeller/mqtt-protocol';
 import { AttemptIndex } from './attempt-index';
-import { locateModule } from './modules';
-import { foldTaskView, startStillWanted, type TaskEventLike } from './task-view';
+import { locateModule, ModuleSource, type ModuleStore } from './modules';
+import { foldTaskView, startStillWanted, TaskViews, type TaskEventLike } from './task-view';
 
 const T = '6f1c1a52-3b7e-4d6b-9a53-2f1f3c0d9e11';
 const W2 = wireIdFor(T, 2);
@@ -41,6 +41,90 @@ describe('task view (what a start is shaped from)', () => {
 
   it('wants no start for a task it never saw created', () => {
     expect(startStillWanted(foldTaskView([{ type: 'TaskScheduled', aggregateId: T, data: { attempt: 1, wireId: T, propletId: 'a' } }]), T)).toBe(false);
+  });
+});
+
+describe("task views (the follower's fold, instead of reading a task back per start)", () => {
+  const viewsOf = (events: TaskEventLike[], capacity?: number) => {
+    const v = new TaskViews(capacity);
+    for (const e of events) v.apply(e);
+    return v;
+  };
+
+  it('holds the same view as folding the history, through updates, evacuation and the next attempt', () => {
+    const b = task().created().updated({ inputs: [5] }).scheduled(1, 'a').evacuated(1, 'a').scheduled(2, 'b');
+    expect(viewsOf(b.events).get(T)?.view).toEqual(foldTaskView(b.events));
+    expect(startStillWanted(viewsOf(b.events).get(T)?.view, W2)).toBe(true);
+    expect(startStillWanted(viewsOf(b.events).get(T)?.view, T)).toBe(false);
+  });
+
+  it('keeps the latest trace of the history, TaskStarted included, over events without one', () => {
+    const events = [
+      { type: 'TaskCreated', aggregateId: T, data: { name: 'add' }, traceparent: 'trace-create' },
+      { type: 'TaskStarted', aggregateId: T, data: {}, traceparent: 'trace-start' },
+      { type: 'TaskScheduled', aggregateId: T, data: { attempt: 1, wireId: T, propletId: 'a' }, traceparent: null },
+    ];
+    expect(viewsOf(events).get(T)?.traceparent).toBe('trace-start');
+    expect(viewsOf(events.slice(0, 1)).get(T)?.traceparent).toBe('trace-create');
+  });
+
+  it('lets a finished task go (a start for it reads the history, which says superseded)', () => {
+    expect(viewsOf(task().created().scheduled(1, 'a').stopped(1, 'a').events).get(T)).toBeUndefined();
+    expect(viewsOf(task().created().scheduled(1, 'a').failed(1, 'a', 'timeout').events).size).toBe(0);
+  });
+
+  it('holds nothing for a task it never saw created', () => {
+    expect(viewsOf([{ type: 'TaskScheduled', aggregateId: T, data: { attempt: 1, wireId: T, propletId: 'a' } }]).get(T)).toBeUndefined();
+  });
+
+  it('drops the oldest view past its bound', () => {
+    const created = (id: string): TaskEventLike => ({ type: 'TaskCreated', aggregateId: id, data: { name: 'add' } });
+    const v = viewsOf([created('t1'), created('t2'), created('t3')], 2);
+    expect([v.get('t1'), v.get('t2')?.view.taskId, v.get('t3')?.view.taskId]).toEqual([undefined, 't2', 't3']);
+  });
+});
+
+describe('module cache (by digest)', () => {
+  const digest = (n: number): string => `sha256:${n.toString(16).padStart(64, '0')}`;
+  const countingStore = (sizes: Record<string, number>) => {
+    const reads: string[] = [];
+    const store: ModuleStore = {
+      getBlob: async (name) => (reads.push(name), sizes[name] === undefined ? null : new Uint8Array(sizes[name] as number).fill(7)),
+      info: async () => null,
+      putBlob: async () => undefined,
+    };
+    return { store, reads };
+  };
+
+  it('reads a digest from the object store once, then serves the same bytes from memory', async () => {
+    const { store, reads } = countingStore({ [digest(1)]: 10 });
+    const m = new ModuleSource({ store });
+    const first = await m.byDigest(digest(1));
+    const second = await m.byDigest(digest(1));
+    expect(reads).toEqual([digest(1)]);
+    expect(second.bytes).toEqual(first.bytes);
+    expect(m.cached).toEqual({ modules: 1, bytes: 10 });
+  });
+
+  it('keeps no more bytes than its bound, dropping the least recently used, and never caches a missing module', async () => {
+    const { store, reads } = countingStore(Object.fromEntries([1, 2, 3, 4, 5].map((n) => [digest(n), 10])));
+    const m = new ModuleSource({ store, cacheBytes: 40 });
+    for (const n of [1, 2, 1, 3, 4, 5]) await m.byDigest(digest(n));
+    expect(m.cached).toEqual({ modules: 4, bytes: 40 });
+    await m.byDigest(digest(1));
+    await m.byDigest(digest(2));
+    expect(reads).toEqual([1, 2, 3, 4, 5, 2].map(digest));
+    await expect(m.byDigest(digest(9))).rejects.toThrow('is not in the module store');
+    await expect(m.byDigest(digest(9))).rejects.toThrow('is not in the module store');
+    expect(reads.filter((r) => r === digest(9))).toHaveLength(2);
+  });
+
+  it('reads every time with the cache off', async () => {
+    const { store, reads } = countingStore({ [digest(1)]: 10 });
+    const m = new ModuleSource({ store, cacheBytes: 0 });
+    await m.byDigest(digest(1));
+    await m.byDigest(digest(1));
+    expect(reads).toHaveLength(2);
   });
 });
 

@@ -24,7 +24,7 @@ import { AttemptIndex, type AttemptRef } from './attempt-index';
 import { runInboxConsumer, type InboxConsumer, type InboxContext } from './inbox-consumer';
 import { ModuleSource, type LoadedModule, type ModuleStore } from './modules';
 import { followTaskEvents, type TaskFollower } from './task-follower';
-import { foldTaskView, startStillWanted, type TaskView } from './task-view';
+import { DEFAULT_TASK_VIEWS, foldTaskView, startStillWanted, TaskViews, type TaskView } from './task-view';
 
 /** Durable process manager of the task events that need a device (`<p>-gateway-dispatch`). */
 export const DISPATCH_CONSUMER = 'gateway-dispatch';
@@ -66,11 +66,17 @@ export interface StartDispatcherOptions {
   /** Delays between tries (default 200 ms, 1 s, 2 s, 5 s). */
   backoff?: readonly number[];
   now?: () => Date;
+  /** Live task views held for starts (default 100,000; past it a start reads its task's history). */
+  taskViews?: number;
+  /** How long a start waits for the task follower to reach its `TaskScheduled` before reading the history (default 2 s). */
+  viewWaitMs?: number;
 }
 
 /** A running dispatcher. */
 export interface RunningDispatcher {
   readonly attempts: AttemptIndex;
+  /** Starts that read their task's history from the stream instead of the follower's view. */
+  viewMisses(): number;
   /** Resolves once the attempt index has read the task history. */
   readonly ready: Promise<void>;
   stop(): Promise<void>;
@@ -105,6 +111,9 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
   const store = new EventStore(nc, names);
   const modules = new ModuleSource({ store: o.modules ?? (await new Objm(nc).open(names.modules)), ...(o.moduleMaxBytes === undefined ? {} : { maxBytes: o.moduleMaxBytes }) });
   const attempts = new AttemptIndex();
+  const views = new TaskViews(o.taskViews ?? DEFAULT_TASK_VIEWS);
+  const viewWaitMs = o.viewWaitMs ?? 2_000;
+  let viewMisses = 0;
   const wamrChannels = new Set<string>();
   const counter = o.metrics?.counter({ name: DISPATCH_METRIC, help: 'Starts, stops, chunks sent and device reports relayed by dispatch, by kind and outcome', labelNames: ['kind', 'outcome'] as const });
   const count = (kind: string, outcome: string): void => counter?.inc({ kind, outcome });
@@ -141,13 +150,27 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
     return { module: { file: loaded.bytes, imageUrl: view.imageUrl }, loaded };
   }
 
+  /**
+   * The task as of (at least) `event`: the follower's view once it has passed the event's sequence (no read),
+   * else — a task it does not hold (finished, dropped past its bound) or a follower lagging past
+   * `viewWaitMs` — folded from the task's history read back from the stream, as before the views existed.
+   */
+  async function taskViewAt(event: StoredEnvelope): Promise<{ view: TaskView | undefined; trace: string | null }> {
+    if (await follower.reached(event.seq, viewWaitMs)) {
+      const held = views.get(event.aggregateId);
+      if (held !== undefined) return { view: held.view, trace: held.traceparent };
+    }
+    viewMisses += 1;
+    const history = (await store.load('task', event.aggregateId)).events;
+    return { view: foldTaskView(history), trace: history.findLast((e) => e.traceparent !== null)?.traceparent ?? null };
+  }
+
   async function onScheduled(event: StoredEnvelope): Promise<void> {
     const d = event.data as { propletId: string; attempt: number; wireId: string };
     const ref = { taskId: event.aggregateId, wireId: d.wireId, propletId: d.propletId };
-    const history = (await store.load('task', event.aggregateId)).events;
-    const view = foldTaskView(history);
+    const { view, trace } = await taskViewAt(event);
     // The placement loop schedules without the caller's trace; the task's own trace is the API request that made or started it.
-    const traceparent = event.traceparent ?? history.findLast((e) => e.traceparent !== null)?.traceparent ?? null;
+    const traceparent = event.traceparent ?? trace;
     if (!startStillWanted(view, d.wireId) || view === undefined) {
       count('start', 'superseded');
       logger.debug({ ...ref }, 'start not sent: the attempt is no longer current');
@@ -295,7 +318,7 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
     }
   }
 
-  const follower: TaskFollower = followTaskEvents(nc, names, attempts, (e) => logger.warn({ err: e }, 'task event follower failed; resuming'));
+  const follower: TaskFollower = followTaskEvents(nc, names, attempts, (e) => logger.warn({ err: e }, 'task event follower failed; resuming'), views);
   let dispatch: ConsumerRunner | undefined;
   let inbox: InboxConsumer | undefined;
   let watcher: { stop(): void } | undefined;
@@ -330,6 +353,7 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
   const running = { dispatch, inbox, watcher };
   return {
     attempts,
+    viewMisses: () => viewMisses,
     ready: follower.caughtUp,
     async stop() {
       running.watcher.stop();

@@ -56,7 +56,12 @@ export interface ModuleSourceOptions {
   fetchTimeoutMs?: number;
   /** Default the global `fetch`. */
   fetch?: typeof fetch;
+  /** Bytes of modules kept in memory by digest (default 64 MiB; 0 turns the cache off). */
+  cacheBytes?: number;
 }
+
+/** Default bound of the in-memory module cache (64 MiB). */
+export const DEFAULT_MODULE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** A module and its digest. */
 export interface LoadedModule {
@@ -77,9 +82,15 @@ export class ModuleSource {
   readonly #fetch: typeof fetch;
   // Name → digest of what was fetched, so a registry request for a dispatched image_url is not fetched twice.
   readonly #known = new Map<string, string>();
+  // Digest → bytes, least recently used first. A digest names its bytes for good, so nothing goes stale:
+  // the same module dispatched again is not read from the object store again.
+  readonly #cache = new Map<string, Uint8Array>();
+  readonly #cacheMax: number;
+  #cached = 0;
 
   constructor(o: ModuleSourceOptions) {
     this.#store = o.store;
+    this.#cacheMax = o.cacheBytes ?? DEFAULT_MODULE_CACHE_BYTES;
     this.#max = o.maxBytes ?? DEFAULT_MODULE_MAX_BYTES;
     this.#timeout = o.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
     this.#fetch = o.fetch ?? fetch;
@@ -87,6 +98,12 @@ export class ModuleSource {
 
   /** Bytes stored under `digest`; `InvalidError` (`moduleMissing`) when the store does not have them. */
   async byDigest(digest: string): Promise<LoadedModule> {
+    const hit = this.#cache.get(digest);
+    if (hit !== undefined) {
+      this.#cache.delete(digest);
+      this.#cache.set(digest, hit);
+      return { digest, bytes: hit };
+    }
     let bytes: Uint8Array | null;
     try {
       bytes = await this.#store.getBlob(digest);
@@ -94,7 +111,24 @@ export class ModuleSource {
       throw new InternalError(`cannot read module ${digest} from the object store`, { cause: e });
     }
     if (bytes === null) throw new InvalidError(`module ${digest} is not in the module store`, [], { details: { reason: 'moduleMissing' } });
+    this.#remember(digest, bytes);
     return { digest, bytes };
+  }
+
+  /** Modules held in memory, and their bytes. */
+  get cached(): { modules: number; bytes: number } {
+    return { modules: this.#cache.size, bytes: this.#cached };
+  }
+
+  #remember(digest: string, bytes: Uint8Array): void {
+    if (bytes.byteLength > this.#cacheMax / 4 || this.#cache.has(digest)) return;
+    this.#cache.set(digest, bytes);
+    this.#cached += bytes.byteLength;
+    for (const [d, b] of this.#cache) {
+      if (this.#cached <= this.#cacheMax) break;
+      this.#cache.delete(d);
+      this.#cached -= b.byteLength;
+    }
   }
 
   /** Bytes a module name points at (see `locateModule`); `expectedDigest` (a task's `module.digest`) is checked too. */
@@ -123,6 +157,7 @@ export class ModuleSource {
           throw new InvalidError(`module ${where.url}: digest mismatch, expected ${wanted}, got ${digest}`, [], { details: { reason: 'digestMismatch', expected: wanted, actual: digest } });
         }
         await this.#keep(digest, bytes, where.url);
+        this.#remember(digest, bytes);
         this.#known.set(name, digest);
         if (this.#known.size > 10_000) this.#known.delete(this.#known.keys().next().value as string);
         return { digest, bytes };

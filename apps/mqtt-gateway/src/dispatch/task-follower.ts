@@ -2,6 +2,7 @@ import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstr
 import type { NatsConnection } from '@nats-io/transport-node';
 import { HEADER_TYPE, type NatsNames } from '@propeller/events';
 import type { AttemptIndex } from './attempt-index';
+import { TRACE_EVENT_TYPES, VIEW_EVENT_TYPES, type TaskViews } from './task-view';
 
 /** Task event types that move attempts (what `AttemptIndex.apply` reads). */
 export const ATTEMPT_EVENT_TYPES: ReadonlySet<string> = new Set(['TaskScheduled', 'TaskEvacuated', 'TaskStopped', 'TaskDeleted', 'TaskFailed', 'TaskArchived']);
@@ -12,21 +13,32 @@ export interface TaskFollower {
   applied(): number;
   /** Resolves once the follower has reached the end of the stream as it was at its first read. */
   readonly caughtUp: Promise<void>;
+  /**
+   * Resolves `true` once every task event up to stream sequence `seq` has been applied (at once when it
+   * has), `false` after `timeoutMs` or on stop.
+   */
+  reached(seq: number, timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 
 /**
- * Feeds the attempt index with every task event from the start of the stream, then live, through an
- * ordered consumer (no durable state: every replica rebuilds its index at start, as the directory does).
- * Resumes after the last event seen when the consumer breaks.
+ * Feeds the attempt index (and the task views, when given) with every task event from the start of the
+ * stream, then live, through an ordered consumer (no durable state: every replica rebuilds its index at
+ * start, as the directory does). Only the types they read are parsed (the type is a header). Resumes after
+ * the last event seen when the consumer breaks.
  */
-export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: AttemptIndex, onError: (e: unknown) => void): TaskFollower {
+export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: AttemptIndex, onError: (e: unknown) => void, views?: TaskViews): TaskFollower {
   let stopped = false;
   let messages: ConsumerMessages | undefined;
   let applied = 0;
   let lastSeq = 0;
   let markCaughtUp!: () => void;
   const caughtUp = new Promise<void>((r) => (markCaughtUp = r));
+  // Waiters of `reached`, settled as the follower passes their sequence (few at a time: one per start in flight).
+  const waiters = new Set<{ seq: number; settle: (ok: boolean) => void }>();
+  const passed = (): void => {
+    for (const w of waiters) if (w.seq <= lastSeq) w.settle(true);
+  };
   const decoder = new TextDecoder();
   const loop = (async () => {
     while (!stopped) {
@@ -40,16 +52,21 @@ export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: At
         messages = await consumer.consume();
         if (stopped) messages.stop();
         for await (const m of messages) {
-          lastSeq = m.seq;
           const type = m.headers?.get(HEADER_TYPE);
-          if (type && ATTEMPT_EVENT_TYPES.has(type)) {
+          const forIndex = type !== undefined && ATTEMPT_EVENT_TYPES.has(type);
+          const forViews = views !== undefined && type !== undefined && (VIEW_EVENT_TYPES.has(type) || TRACE_EVENT_TYPES.has(type));
+          if (forIndex || forViews) {
             try {
-              index.apply(JSON.parse(decoder.decode(m.data)) as { type: string; aggregateId: string; data: unknown });
+              const event = JSON.parse(decoder.decode(m.data)) as { type: string; aggregateId: string; data: unknown; traceparent?: string | null };
+              if (forIndex) index.apply(event);
+              if (forViews) views.apply(event);
               applied += 1;
             } catch (e) {
               onError(e);
             }
           }
+          lastSeq = m.seq;
+          if (waiters.size > 0) passed();
           if (m.info.pending === 0) markCaughtUp();
         }
         if (!stopped) await new Promise((r) => setTimeout(r, 1_000));
@@ -63,10 +80,27 @@ export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: At
   return {
     applied: () => applied,
     caughtUp,
+    reached(seq, timeoutMs) {
+      if (seq <= lastSeq) return Promise.resolve(true);
+      if (stopped) return Promise.resolve(false);
+      return new Promise<boolean>((resolve) => {
+        const w = {
+          seq,
+          settle: (ok: boolean): void => {
+            clearTimeout(timer);
+            waiters.delete(w);
+            resolve(ok);
+          },
+        };
+        const timer = setTimeout(() => w.settle(false), timeoutMs);
+        waiters.add(w);
+      });
+    },
     async stop() {
       stopped = true;
       messages?.stop();
       markCaughtUp();
+      for (const w of [...waiters]) w.settle(false);
       await loop;
     },
   };

@@ -89,3 +89,69 @@ export function foldTaskView(events: readonly TaskEventLike[]): TaskView | undef
 export function startStillWanted(view: TaskView | undefined, wireId: string): boolean {
   return view !== undefined && !view.finished && !view.currentLeft && view.current?.wireId === wireId;
 }
+
+/** Task event types `evolveTaskView` folds (others change no view). */
+export const VIEW_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'TaskCreated',
+  'TaskUpdated',
+  'TaskScheduled',
+  'TaskEvacuated',
+  'TaskCompleted',
+  'TaskFailed',
+  'TaskStopped',
+  'TaskDeleted',
+  'TaskArchived',
+]);
+/** Types read for their trace only: the REST request that started a task (`TaskStarted`), or the placement's refusal. */
+export const TRACE_EVENT_TYPES: ReadonlySet<string> = new Set(['TaskStarted', 'TaskUnschedulable']);
+
+/** Default bound of `TaskViews` (live tasks held; about 300 bytes each plus their inputs and env). */
+export const DEFAULT_TASK_VIEWS = 100_000;
+
+/** A view with the latest trace of its task's history. */
+export interface HeldTaskView {
+  view: TaskView;
+  /** The latest non-null `traceparent` among the events folded. */
+  traceparent: string | null;
+}
+
+/**
+ * The views of the live tasks, folded from the task events as the follower reads them, so a `TaskScheduled`
+ * does not have to read its task's history back from the stream. Finished tasks leave at once; past
+ * `capacity` the oldest view is dropped. A task it does not hold (dropped, finished, or never seen because
+ * the follower started later) is `undefined`: the caller reads the history instead.
+ */
+export class TaskViews {
+  readonly #views = new Map<string, HeldTaskView>();
+
+  constructor(readonly capacity = DEFAULT_TASK_VIEWS) {}
+
+  get size(): number {
+    return this.#views.size;
+  }
+
+  get(taskId: string): HeldTaskView | undefined {
+    return this.#views.get(taskId);
+  }
+
+  /** Applies one envelope-like event (with its `traceparent`); types that change no view only refresh the trace. */
+  apply(event: TaskEventLike & { traceparent?: string | null }): void {
+    const id = event.aggregateId;
+    const held = this.#views.get(id);
+    if (event.type === 'TaskCreated') {
+      const view = evolveTaskView(undefined, event) as TaskView;
+      this.#views.delete(id);
+      this.#views.set(id, { view, traceparent: event.traceparent ?? null });
+      if (this.#views.size > this.capacity) this.#views.delete(this.#views.keys().next().value as string);
+      return;
+    }
+    if (held === undefined) return;
+    const view = VIEW_EVENT_TYPES.has(event.type) ? evolveTaskView(held.view, event) : held.view;
+    if (view === undefined || view.finished) {
+      this.#views.delete(id);
+      return;
+    }
+    held.view = view;
+    if (event.traceparent) held.traceparent = event.traceparent;
+  }
+}
