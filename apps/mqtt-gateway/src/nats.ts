@@ -1,4 +1,4 @@
-import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages } from '@nats-io/jetstream';
+import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { encodeKvToken, HEADER_TYPE, isInternal, type InboxKind, type NatsNames } from '@propeller/events';
@@ -60,14 +60,22 @@ export async function openBuckets(nc: NatsConnection, names: NatsNames): Promise
   return { liveness, metrics };
 }
 
+// One JetStream client per connection, not one per message.
+const clients = new WeakMap<NatsConnection, JetStreamClient>();
+const js = (nc: NatsConnection): JetStreamClient => {
+  let c = clients.get(nc);
+  if (c === undefined) clients.set(nc, (c = jetstream(nc)));
+  return c;
+};
+
 /** Publishes into the inbox stream; the message id makes an MQTT redelivery a JetStream duplicate. */
 export async function publishInbox(nc: NatsConnection, names: NatsNames, kind: InboxKind, id: string, msgId: string, record: unknown): Promise<void> {
-  await jetstream(nc).publish(names.inboxSubject(kind, id), JSON.stringify(record), { msgID: msgId });
+  await js(nc).publish(names.inboxSubject(kind, id), JSON.stringify(record), { msgID: msgId });
 }
 
 /** Publishes a metrics sample to the history stream (`<P>_METRICS`). */
 export async function publishMetricsHistory(nc: NatsConnection, names: NatsNames, scope: 'proplet' | 'task', id: string, record: unknown): Promise<void> {
-  await jetstream(nc).publish(names.metricsSubject(scope, id), JSON.stringify(record));
+  await js(nc).publish(names.metricsSubject(scope, id), JSON.stringify(record));
 }
 
 /** A running follower of the proplet events. */

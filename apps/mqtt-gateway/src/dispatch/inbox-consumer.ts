@@ -78,7 +78,23 @@ export async function runInboxConsumer(o: InboxConsumerOptions): Promise<InboxCo
   const head = `${names.prefix}.inbox.`;
   let handled = 0;
   let stopping = false;
-  const inProcess = new Set<number>();
+  // Messages held here (queued behind their subject, handled or backing off) and when the server last heard of them.
+  const inProcess = new Map<number, { m: JsMsg; told: number }>();
+  // One timer for all of them, not one per message: a message held past a third of ack_wait is reported
+  // working (sweeping every sixth, so the server hears of it at least every half ack_wait).
+  const workingAfter = Math.max(100, Math.floor(ackWaitMs / 3));
+  const sweep = setInterval(
+    () => {
+      const now = performance.now();
+      for (const held of inProcess.values()) {
+        if (now - held.told < workingAfter) continue;
+        held.told = now;
+        held.m.working();
+      }
+    },
+    Math.max(50, Math.floor(workingAfter / 2)),
+  );
+  sweep.unref();
 
   const handle = async (m: JsMsg): Promise<void> => {
     try {
@@ -132,12 +148,8 @@ export async function runInboxConsumer(o: InboxConsumerOptions): Promise<InboxCo
   const loop = (async () => {
     for await (const m of messages) {
       if (inProcess.has(m.seq)) continue;
-      inProcess.add(m.seq);
-      const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
-      void queue
-        .push(m.subject, () => handle(m))
-        .catch((e: unknown) => o.onError?.(e))
-        .finally(() => clearInterval(keepAlive));
+      inProcess.set(m.seq, { m, told: performance.now() });
+      void queue.push(m.subject, () => handle(m)).catch((e: unknown) => o.onError?.(e));
     }
   })().catch((e: unknown) => o.onError?.(e));
 
@@ -148,6 +160,7 @@ export async function runInboxConsumer(o: InboxConsumerOptions): Promise<InboxCo
       await messages.close().catch(() => undefined);
       await loop;
       await queue.idle();
+      clearInterval(sweep);
     },
   };
 }
