@@ -7,3 +7,4 @@ export * from './explanation';
 export * from './classify';
 export * from './place';
 export * from './pending';
+export { Fleet } from './fleet';

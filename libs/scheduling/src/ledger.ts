@@ -58,6 +58,9 @@ export class ReservationIndex {
   }
 }
 
+/** Forgets remembered by id, for maps that follow them one id at a time (`forgottenSince`). */
+const FORGET_LOG = 256;
+
 const ZERO: Reservation = Object.freeze({ cpuMillis: 0, memoryBytes: 0, tasks: 0 });
 
 /**
@@ -80,8 +83,11 @@ export class CapacityLedger implements LedgerView {
   private tasksCol: Float64Array = new Float64Array(1024);
   private rows = 0;
   private readonly freeRows: number[] = [];
-  // Bumped by `forget`: a row may then be reused, so every candidate-to-row map is stale.
-  private epoch = 0;
+  // Bumped by `forget`: a row may then be reused, so every candidate-to-row map is stale (or must
+  // look the forgotten ids up again: `forgottenSince`).
+  private forgets = 0;
+  // The ids of the last `FORGET_LOG` forgets, by forget number modulo `FORGET_LOG`.
+  private readonly forgotten: string[] = [];
   private readonly rowMaps = new WeakMap<readonly unknown[], { epoch: number; slotOf: Int32Array }>();
 
   /** Holds `amount` on `propletId` for `taskId`; a task already held elsewhere moves (its old hold is released). */
@@ -162,13 +168,39 @@ export class CapacityLedger implements LedgerView {
    */
   columnsFor(candidates: ReadonlyArray<{ readonly id: string }>): ReservationColumns {
     let m = this.rowMaps.get(candidates);
-    if (m === undefined || m.epoch !== this.epoch) {
+    if (m === undefined || m.epoch !== this.forgets) {
       const slotOf = new Int32Array(candidates.length);
       for (let i = 0; i < candidates.length; i++) slotOf[i] = this.slot((candidates[i] as { id: string }).id).row;
-      m = { epoch: this.epoch, slotOf };
+      m = { epoch: this.forgets, slotOf };
       this.rowMaps.set(candidates, m);
     }
-    return { slotOf: m.slotOf, cpu: this.cpuCol, memory: this.memoryCol, tasks: this.tasksCol };
+    return this.columns(m.slotOf);
+  }
+
+  /** @internal The reservation columns read through a candidate-to-row map the caller keeps (`FleetIndex`). */
+  columns(slotOf: Int32Array): ReservationColumns {
+    return { slotOf, cpu: this.cpuCol, memory: this.memoryCol, tasks: this.tasksCol };
+  }
+
+  /** @internal The row of a proplet's reservation (an empty slot is made if needed); valid until the ledger's `epoch` moves. */
+  rowOf(propletId: string): number {
+    return this.slot(propletId).row;
+  }
+
+  /** @internal Number of `forget`s so far: a candidate-to-row map made at another epoch may point at reused rows. */
+  get epoch(): number {
+    return this.forgets;
+  }
+
+  /**
+   * @internal The ids forgotten since `epoch` (their rows may now be someone else's), or
+   * `undefined` when that is too long ago to say (the caller then maps every candidate again).
+   */
+  forgottenSince(epoch: number): string[] | undefined {
+    if (epoch < 0 || epoch > this.forgets || this.forgets - epoch > FORGET_LOG) return undefined;
+    const out: string[] = [];
+    for (let e = epoch; e < this.forgets; e++) out.push(this.forgotten[e % FORGET_LOG] as string);
+    return out;
   }
 
   /** Drops a deregistered proplet's empty slot (a proplet still holding tasks is kept); returns whether it was dropped. */
@@ -178,7 +210,8 @@ export class CapacityLedger implements LedgerView {
     s.retired = true;
     this.byProplet.delete(propletId);
     this.freeRows.push(s.row);
-    this.epoch++;
+    this.forgotten[this.forgets % FORGET_LOG] = propletId;
+    this.forgets++;
     return true;
   }
 

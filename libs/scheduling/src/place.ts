@@ -4,7 +4,7 @@ import { classifyTask, DEFAULT_COMPUTE_KEYWORDS, DEFAULT_EDGE_KEYWORDS, DEFAULT_
 import { buildExplanation, fmtCount, MAX_EXAMPLES, RejectionTally, reasonKeys, type Explanation, type Note, type Reason } from './explanation';
 import { CapacityLedger, type LedgerView, type Reservation, type ReservationColumns } from './ledger';
 import { formatCpu, formatMemory } from './quantity';
-import { fleetIndex, HEALTH_CODES, type FleetIndex } from './fleet';
+import { fleetIndex, HEALTH_CODES, type Fleet, type FleetIndex } from './fleet';
 import { sharesChannelWithWamr, taskFacts, WAMR_CHANNEL_WINDOW_MS, type Rejection, type TaskFacts } from './rules';
 import type { Candidate, PolicyName, SchedulingTask } from './types';
 
@@ -197,13 +197,15 @@ function staticCheck(fx: FleetIndex, t: TaskFacts): StaticCheck {
   const pre = new Int32Array(fx.profiles);
   const post = new Uint8Array(fx.profiles);
   for (let p = 0; p < fx.profiles; p++) {
+    // A freed profile has no member: nothing to judge.
+    if (fx.profileSize[p] === 0) continue;
     post[p] = fx.profileWamr[p] === 1 && !t.fitsWamr ? 1 : 0;
     let r: Rejection | undefined = health[fx.profileHealth[p] as number];
     if (r === undefined && fx.profileCordoned[p] === 1) r = t.rejections.cordoned;
     if (r === undefined && typeOk !== undefined && !typeOk[fx.profileType[p] as number]) r = t.rejections.type;
     if (r === undefined && deviceOk !== undefined && deviceOk[fx.profileDeviceType[p] as number] !== 1) r = t.rejections.deviceType;
     if (r === undefined) {
-      const base = (fx.profileSample[p] as number) * fx.capWords;
+      const base = fx.sampleOf(p) * fx.capWords;
       for (let j = 0; j < capMask.length; j++) {
         if (((fx.capBits[base + (capWord[j] as number)] as number) & (capMask[j] as number)) === 0) {
           r = t.rejections.capability[j];
@@ -247,12 +249,12 @@ function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly 
   const examples = new Map<number, number[]>();
   for (let p = 0; p < fx.profiles; p++) {
     const slot = s.pre[p] as number;
-    if (slot < 0) continue;
+    if (slot < 0 || fx.profileSize[p] === 0) continue;
     const r = bySlot[slot] as Rejection;
     tally.count(r, undefined, fx.profileSize[p] as number);
     const ex = examples.get(slot);
-    if (ex === undefined) examples.set(slot, [...(fx.profileFirst[p] as number[])]);
-    else ex.push(...(fx.profileFirst[p] as number[]));
+    if (ex === undefined) examples.set(slot, [...fx.firstOf(p)]);
+    else ex.push(...fx.firstOf(p));
   }
   for (const [slot, ex] of examples) {
     ex.sort((x, y) => x - y);
@@ -266,9 +268,10 @@ function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly 
  * applies the preference with its fallback. Pure: the ledger is only read, the clock and the random
  * number come in `options`, the next policy state goes out in the result.
  *
- * The pass reads a column-wise index of `candidates` (`FleetIndex`, built once per array and kept
- * while the array lives), so keep the same array between decisions and build a new one when a
- * proplet changes; candidates are values and are not to be edited in place.
+ * The pass reads a column-wise index of `candidates` (`FleetIndex`). Give it a `Fleet` (or its
+ * `candidates` array), whose index follows each proplet's change in place; or a plain array, indexed
+ * once and kept while the array lives (keep the same array between decisions, and a new one after
+ * a change costs a whole new index). Candidates are values and are not to be edited in place.
  *
  * `candidates` must be every known proplet (not only healthy ones): the WAMR channel rule needs to
  * see devices that are heard from but not schedulable. Throws `InvalidError` for unparsable
@@ -276,7 +279,7 @@ function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly 
  */
 export function place(
   task: SchedulingTask,
-  candidates: readonly Candidate[],
+  candidates: readonly Candidate[] | Fleet,
   ledger: LedgerView,
   state: PolicyState,
   options: PlaceOptions,
@@ -317,7 +320,7 @@ export function place(
   if (t.pin !== undefined && !pass.pinSeen) {
     reasons.unshift({ key: 'pinUnknown', rule: 'pinUnknown', count: 0, examples: [], message: `pinned proplet ${t.pin} is not known` });
   }
-  if (candidates.length === 0) {
+  if (fx.n === 0) {
     reasons.push({ key: 'noProplets', rule: 'noProplets', count: 0, examples: [], message: 'no proplets are known' });
   }
 
@@ -338,7 +341,7 @@ export function place(
   }
 
   if (chosen === undefined) {
-    const explanation = buildExplanation(candidates.length, feasible, reasons, notes);
+    const explanation = buildExplanation(fx.n, feasible, reasons, notes);
     return { unschedulable: { reasons: reasonKeys(explanation), explanation }, state };
   }
 
@@ -352,7 +355,7 @@ export function place(
   });
   if (unreportedCpu.count > 0) notes.push(unreportedNote('cpu', formatCpu(t.cpuMillis), unreportedCpu, feasible, c));
   if (unreportedMemory.count > 0) notes.push(unreportedNote('memory', formatMemory(t.memoryBytes), unreportedMemory, feasible, c));
-  const explanation = buildExplanation(candidates.length, feasible, reasons, notes);
+  const explanation = buildExplanation(fx.n, feasible, reasons, notes);
   return {
     placed: { propletId: c.id, propletType: c.type, explanation },
     state: policy === 'roundrobin' ? { roundRobinCursor: c.id } : state,
@@ -374,8 +377,8 @@ class Pass {
   private readonly cols: ReservationColumns | undefined;
   private readonly needsReservation: boolean;
   private readonly deferredWamr: number[] = [];
-  // Feasible candidates of the other type, scored only if the preferred type has none (a typed
-  // array sized once, not an array grown by thousands of pushes).
+  // Feasible candidates of the other type, scored only if the preferred type has none: the index's
+  // scratch array (sized with the fleet, reused by every decision; not an array grown by pushes).
   private readonly fallback: Int32Array;
   private fallbacks = 0;
 
@@ -391,11 +394,11 @@ class Pass {
     private readonly windowMs: number,
   ) {
     this.tally = new RejectionTally(t.slots);
-    this.fallback = new Int32Array(preferredCode < 0 ? 0 : fx.n);
+    this.fallback = fx.scratch;
     this.s = staticCheck(fx, t);
     this.pinSeen = t.pin !== undefined && this.s.pinTo > this.s.pinFrom;
     // A `CapacityLedger` is read as columns; any other `LedgerView` with one `get` per proplet.
-    this.cols = ledger instanceof CapacityLedger ? ledger.columnsFor(fx.items) : undefined;
+    this.cols = ledger instanceof CapacityLedger ? fx.reservationColumns(ledger) : undefined;
     // The ledger is read only when something needs the reservation: a resource request, a task
     // limit, or a policy that scores free share.
     this.needsReservation = t.cpuMillis > 0 || t.memoryBytes > 0 || policy !== 'roundrobin';

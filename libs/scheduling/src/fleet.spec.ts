@@ -1,0 +1,171 @@
+import { CapacityLedger } from './ledger';
+import { Fleet, fleetIndex } from './fleet';
+import { initialPolicyState, place, type PlaceOptions, type PolicyState } from './place';
+import { aProplet, aTask } from './testing';
+import { referencePlace } from './testing/reference-place';
+import type { Candidate, PolicyName, SchedulingTask } from './types';
+
+// A `Fleet` changes its index one slot at a time. Whatever sequence of upserts and removals it goes
+// through, a decision over it must be exactly the decision over the same candidates in a fresh
+// array (indexed from scratch) and the object-by-object reference's: explanation examples (array
+// order) and id tie-breaks included.
+
+const NOW = 1_700_000_000_000;
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+const some = <T>(rnd: () => number, xs: readonly T[]): T[] => xs.filter(() => rnd() < 0.4);
+
+// Capability names beyond 32 appear as the fleet changes, so the bitsets widen mid-way.
+const CAPS = ['wasm', 'sensor', 'gpu', ...Array.from({ length: 40 }, (_, i) => `cap${i}`)];
+
+function randomProplet(rnd: () => number, id: string, capPool: number): Candidate {
+  // Half are alike (large profiles, whose first members come and go); the rest are varied.
+  if (rnd() < 0.5) return aProplet(id).withCapabilities('wasm').health(rnd() < 0.8 ? 'healthy' : 'offline').build();
+  const b = aProplet(id)
+    .health(pick(rnd, ['healthy', 'healthy', 'healthy', 'offline', 'unknown', 'failed'] as const))
+    .withCapabilities(...some(rnd, ['wasm', 'sensor', 'gpu']), ...(rnd() < 0.5 ? some(rnd, CAPS.slice(0, capPool)) : []))
+    .withLabels(rnd() < 0.6 ? { zone: pick(rnd, ['eu', 'us']), ...(rnd() < 0.5 ? { tier: pick(rnd, ['a', 'b']) } : {}) } : {});
+  if (rnd() < 0.3) b.esp32(`d/ch-${Math.floor(rnd() * 4)}`).heardAt(NOW - Math.floor(rnd() * 60_000));
+  else b.ofType(pick(rnd, ['k8s', 'external'] as const)).device(pick(rnd, ['linux', 'rpi', 'jetson']));
+  if (rnd() < 0.6) b.withCapacity({ ...(rnd() < 0.7 ? { cpu: pick(rnd, ['1', '2', '500m']) } : {}), ...(rnd() < 0.7 ? { memory: pick(rnd, ['1Gi', '4Gi']) } : {}) });
+  if (rnd() < 0.3) b.withMaxTasks(Math.floor(rnd() * 3));
+  if (rnd() < 0.1) b.cordoned();
+  return b.build();
+}
+
+function randomTask(rnd: () => number, i: number, ids: readonly string[]): SchedulingTask {
+  return aTask(`t${i}`, {
+    name: pick(rnd, ['add', 'my-ml-job', 'read-sensor']),
+    ...(rnd() < 0.4 ? { preferredPropletType: pick(rnd, ['k8s', 'external', 'any'] as const) } : {}),
+    ...(rnd() < 0.5 ? { wamrStartBytes: pick(rnd, [200, 1023, 1024]) } : {}),
+    propletSelector: {
+      ...(rnd() < 0.3 ? { matchCapabilities: some(rnd, CAPS.slice(0, 3).concat(pick(rnd, CAPS))) } : {}),
+      ...(rnd() < 0.2 ? { matchLabels: { zone: pick(rnd, ['eu', 'us', 'mars']), ...(rnd() < 0.5 ? { tier: 'a' } : {}) } } : {}),
+      ...(rnd() < 0.2 ? { matchTypes: [pick(rnd, ['k8s', 'external'] as const)] } : {}),
+      ...(rnd() < 0.15 ? { matchDeviceTypes: some(rnd, ['linux', 'rpi', 'esp32']) } : {}),
+      ...(rnd() < 0.1 ? { propletId: rnd() < 0.8 ? pick(rnd, ids.length > 0 ? ids : ['p0']) : 'nobody' } : {}),
+    },
+    ...(rnd() < 0.5 ? { resourceRequirements: { ...(rnd() < 0.6 ? { cpu: pick(rnd, ['250m', '1']) } : {}), ...(rnd() < 0.6 ? { memory: pick(rnd, ['512Mi', '2Gi']) } : {}) } } : {}),
+  });
+}
+
+/** One random change: a heartbeat, a health or cordon flip, a new candidate for the same id, a join or a leave. */
+function change(rnd: () => number, fleet: Fleet, next: { id: number }, capPool: number): void {
+  const ids = fleet.candidates.map((c) => c.id);
+  const r = rnd();
+  if (r < 0.15 || ids.length === 0) {
+    fleet.upsert(randomProplet(rnd, `p${next.id++}`, capPool));
+    return;
+  }
+  const id = pick(rnd, ids);
+  const c = fleet.get(id) as Candidate;
+  if (r < 0.3) expect(fleet.remove(id)).toBe(true);
+  else if (r < 0.5) fleet.upsert({ ...c, lastHeardAt: NOW - Math.floor(rnd() * 60_000) });
+  else if (r < 0.7) fleet.upsert({ ...c, health: pick(rnd, ['healthy', 'offline', 'failed', 'unknown'] as const) });
+  else if (r < 0.8) fleet.upsert({ ...c, cordoned: !c.cordoned });
+  else fleet.upsert(randomProplet(rnd, id, capPool));
+}
+
+function run(policy: PolicyName, seed: number): { compared: number; widened: number } {
+  const rnd = prng(seed);
+  let compared = 0;
+  // Rounds whose capability bitsets widened while the fleet lived.
+  let widened = 0;
+  for (let round = 0; round < 8; round++) {
+    const next = { id: 0 };
+    const initial: Candidate[] = [];
+    for (let i = 0; i < 80; i++) initial.push(randomProplet(rnd, `p${next.id++}`, 10));
+    const fleet = new Fleet(initial);
+    const ix = fleetIndex(fleet);
+    const ledger = new CapacityLedger();
+    let live: PolicyState = initialPolicyState();
+    let fresh: PolicyState = initialPolicyState();
+    let slow: PolicyState = initialPolicyState();
+    for (let i = 0; i < 40; i++) {
+      // The capability pool grows past 32 names half-way, so the bitsets widen while the fleet lives.
+      const changes = Math.floor(rnd() * 10);
+      for (let k = 0; k < changes; k++) change(rnd, fleet, next, i < 20 ? 10 : CAPS.length);
+      const task = randomTask(rnd, round * 100 + i, fleet.candidates.map((c) => c.id));
+      const options: PlaceOptions = { now: NOW, policy, random: rnd() };
+      const a = place(task, fleet, ledger, live, options);
+      const copy = fleet.candidates.slice();
+      const b = place(task, copy, ledger, fresh, options);
+      const c = referencePlace(task, copy, ledger, slow, options);
+      expect(a).toEqual(b);
+      expect(a).toEqual(c);
+      compared++;
+      live = a.state;
+      fresh = b.state;
+      slow = c.state;
+      if (a.placed !== undefined) {
+        ledger.reserve(task.id, a.placed.propletId, { cpuMillis: rnd() < 0.5 ? 250 : 1000, memoryBytes: rnd() < 0.5 ? 0 : 2 ** 30 });
+        if (rnd() < 0.3) ledger.release(task.id);
+      }
+      // A forgotten ledger row may be reused by another proplet: the fleet's row map must follow.
+      if (rnd() < 0.2 && fleet.size > 0) ledger.forget(pick(rnd, fleet.candidates).id);
+    }
+    if (ix.capWords > 1) widened++;
+    // Every change went into the same index: nothing was rebuilt from scratch.
+    expect(fleetIndex(fleet)).toBe(ix);
+    expect(fleetIndex(fleet.candidates)).toBe(ix);
+  }
+  return { compared, widened };
+}
+
+describe('a Fleet changed one proplet at a time decides as a fresh array does', () => {
+  it.each<PolicyName>(['roundrobin', 'resource-aware', 'hybrid'])('%s: 320 decisions between random changes, explanations included', (policy) => {
+    const { compared, widened } = run(policy, policy.length * 7_919 + 3);
+    expect(compared).toBe(320);
+    expect(widened).toBeGreaterThan(0);
+  });
+
+  it('keeps one candidate per id, replaces it in its slot, and moves the last into a removed slot', () => {
+    const fleet = new Fleet(['a', 'b', 'c', 'd'].map((id) => aProplet(id).build()));
+    const array = fleet.candidates;
+    fleet.upsert(aProplet('b').cordoned().build());
+    expect(fleet.candidates.map((c) => c.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(fleet.get('b')?.cordoned).toBe(true);
+    expect(fleet.remove('a')).toBe(true);
+    expect(fleet.remove('a')).toBe(false);
+    expect(fleet.candidates.map((c) => c.id)).toEqual(['d', 'b', 'c']);
+    fleet.upsert(aProplet('e').build());
+    expect(fleet.candidates.map((c) => c.id)).toEqual(['d', 'b', 'c', 'e']);
+    // The same live array throughout.
+    expect(fleet.candidates).toBe(array);
+    expect(fleet.size).toBe(4);
+  });
+
+  it('follows the id order as proplets join and leave (round-robin rotates by id)', () => {
+    const fleet = new Fleet(['c', 'a'].map((id) => aProplet(id).build()));
+    const rr = { now: NOW, policy: 'roundrobin' as const };
+    const ledger = new CapacityLedger();
+    const r1 = place(aTask('t1'), fleet, ledger, initialPolicyState(), rr);
+    expect(r1.placed?.propletId).toBe('a');
+    fleet.upsert(aProplet('b').build());
+    const r2 = place(aTask('t2'), fleet, ledger, r1.state, rr);
+    expect(r2.placed?.propletId).toBe('b');
+    fleet.remove('c');
+    fleet.upsert(aProplet('bb').build());
+    expect(place(aTask('t3'), fleet, ledger, r2.state, rr).placed?.propletId).toBe('bb');
+  });
+
+  it('sees a WAMR heartbeat on a shared channel at the next decision', () => {
+    const fleet = new Fleet([aProplet('esp-1').esp32('d/shared').build(), aProplet('esp-2').esp32('d/shared').health('offline').build()]);
+    const task = aTask('t', { wamrStartBytes: 200 });
+    expect(place(task, fleet, new CapacityLedger(), initialPolicyState(), { now: NOW }).placed?.propletId).toBe('esp-1');
+    fleet.upsert({ ...(fleet.get('esp-2') as Candidate), lastHeardAt: NOW - 1000 });
+    const r = place(task, fleet, new CapacityLedger(), initialPolicyState(), { now: NOW });
+    expect(r.unschedulable?.reasons).toEqual(['health:offline', 'wamrChannel']);
+  });
+});
