@@ -1,4 +1,5 @@
 import type { PropletEvent, PropletRegisteredData } from '@propeller/events';
+import { CapacityLedger, initialPolicyState, place } from '@propeller/scheduling';
 import { PropletDirectory } from './proplets';
 
 const AT = '2026-11-27T13:00:00.000Z';
@@ -51,14 +52,51 @@ describe('PropletDirectory', () => {
     expect(d.all()).toEqual([]);
   });
 
-  it('keeps the same candidate array until a proplet changes', () => {
+  it('keeps one live candidate array and replaces a changed proplet in its slot', () => {
     const d = new PropletDirectory();
     d.apply('a', registered());
-    const first = d.all();
-    expect(d.all()).toBe(first);
+    d.apply('b', registered());
+    const all = d.all();
+    const before = d.candidate('a');
     d.apply('a', { type: 'PropletCordoned', data: { cordonedAt: AT } });
-    expect(d.all()).not.toBe(first);
+    expect(d.all()).toBe(all);
+    expect(all.map((c) => c.id)).toEqual(['a', 'b']);
+    expect(d.candidate('a')).not.toBe(before);
+    expect(all[0]).toBe(d.candidate('a'));
     expect(d.candidate('a')?.cordoned).toBe(true);
     expect(d.apply('a', { type: 'PropletUncordoned', data: { uncordonedAt: AT } })).toEqual({ kind: 'mayTakeMore', propletId: 'a' });
+    d.apply('a', { type: 'PropletDeregistered', data: { reason: 'gone', deregisteredAt: AT } });
+    expect(d.all()).toBe(all);
+    expect(all.map((c) => c.id)).toEqual(['b']);
+  });
+
+  it('keeps a WAMR heartbeat in its candidate, and ignores older ones and those of other dialects', () => {
+    const d = new PropletDirectory();
+    d.apply('esp-1', registered({ type: 'external', deviceType: 'esp32', dialect: 'wamr', capacity: {} }));
+    d.apply('rpi-1', registered());
+    d.heard('esp-1', 5_000);
+    d.heard('esp-1', 4_000);
+    d.heard('rpi-1', 5_000);
+    expect(d.candidate('esp-1')?.lastHeardAt).toBe(5_000);
+    expect(d.get('esp-1')?.lastHeardAt).toBe(5_000);
+    expect(d.candidate('rpi-1')?.lastHeardAt).toBeUndefined();
+    // Everything else about the device is as it was.
+    expect(d.candidate('esp-1')).toMatchObject({ id: 'esp-1', dialect: 'wamr', deviceType: 'esp32', health: 'unknown', channel: 'propeller/control' });
+  });
+
+  it('places over its fleet, seeing each change at the next decision', () => {
+    const d = new PropletDirectory();
+    const ledger = new CapacityLedger();
+    d.apply('rpi-1', registered());
+    d.apply('rpi-2', registered());
+    d.apply('rpi-1', health('healthy'));
+    const task = { id: 't', name: 'add' };
+    const opts = { now: Date.parse(AT), policy: 'roundrobin' as const };
+    expect(place(task, d.fleet(), ledger, initialPolicyState(), opts).placed?.propletId).toBe('rpi-1');
+    d.apply('rpi-1', health('offline'));
+    d.apply('rpi-2', health('healthy'));
+    expect(place(task, d.all(), ledger, initialPolicyState(), opts).placed?.propletId).toBe('rpi-2');
+    d.apply('rpi-2', { type: 'PropletDeregistered', data: { reason: 'gone', deregisteredAt: AT } });
+    expect(place(task, d.fleet(), ledger, initialPolicyState(), opts).unschedulable?.reasons).toEqual(['health:offline']);
   });
 });

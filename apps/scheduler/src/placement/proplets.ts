@@ -1,5 +1,5 @@
 import { siteOfLabels, type Channel, type Dialect, type Labels, type PropletEvent, type PropletHealth, type PropletType, type Resources } from '@propeller/events';
-import { channelKey, toCandidate, type Candidate } from '@propeller/scheduling';
+import { channelKey, Fleet, toCandidate, type Candidate } from '@propeller/scheduling';
 
 /** What the scheduler knows of one registered proplet, folded from its events. */
 export interface KnownProplet {
@@ -30,13 +30,14 @@ export type PropletChange =
 
 /**
  * The scheduler's own index of proplets, folded from the proplet events (never from the registry's
- * tables). Keeps one `Candidate` per proplet and a stable candidate array for `place`, rebuilt only
- * when a proplet changes.
+ * tables). Keeps one `Candidate` per proplet in a `Fleet` (`@propeller/scheduling`) for `place`: a
+ * proplet that changes (an event, a WAMR heartbeat) is replaced in its slot, one that joins is
+ * appended, one that leaves is swapped out, and the fleet's placement index follows each change in
+ * place instead of being rebuilt at the next decision.
  */
 export class PropletDirectory {
   private readonly proplets = new Map<string, KnownProplet>();
-  private readonly candidates = new Map<string, Candidate>();
-  private array: Candidate[] | undefined;
+  private readonly candidates = new Fleet();
 
   /** Folds one proplet event; returns what it means for placement. */
   apply(propletId: string, event: PropletEvent): PropletChange {
@@ -96,8 +97,7 @@ export class PropletDirectory {
       case 'PropletDeregistered':
         if (!p) return { kind: 'none' };
         this.proplets.delete(propletId);
-        this.candidates.delete(propletId);
-        this.array = undefined;
+        this.candidates.remove(propletId);
         return { kind: 'lost', propletId, reason: `proplet ${propletId} was deregistered: ${event.data.reason}` };
       default: {
         const never: never = event;
@@ -108,12 +108,15 @@ export class PropletDirectory {
 
   /**
    * A heartbeat from the liveness KV. Only WAMR devices keep it (the shared-channel rule is about
-   * them), so a fleet of heartbeating wasmtime proplets does not rebuild the candidate array.
+   * them), so a heartbeating wasmtime proplet changes nothing; a WAMR device's candidate is copied
+   * with the new time (nothing to parse again) into its slot of the fleet.
    */
   heard(propletId: string, atMs: number): void {
     const p = this.proplets.get(propletId);
     if (p === undefined || p.dialect !== 'wamr' || (p.lastHeardAt !== undefined && p.lastHeardAt >= atMs)) return;
-    this.put({ ...p, lastHeardAt: atMs });
+    this.proplets.set(propletId, { ...p, lastHeardAt: atMs });
+    const c = this.candidates.get(propletId);
+    if (c !== undefined) this.candidates.upsert({ ...c, lastHeardAt: atMs });
   }
 
   get(propletId: string): KnownProplet | undefined {
@@ -124,10 +127,21 @@ export class PropletDirectory {
     return this.candidates.get(propletId);
   }
 
-  /** Every known proplet as a candidate; the same array until a proplet changes (the ledger indexes it). */
+  /**
+   * Every known proplet, as the fleet `place` takes (`place(task, directory.fleet(), …)`): its
+   * placement index follows each change in place.
+   */
+  fleet(): Fleet {
+    return this.candidates;
+  }
+
+  /**
+   * Every known proplet as a candidate: the fleet's live array (`Fleet.candidates`), the same array
+   * for the directory's life, changed in place as proplets change (copy it to keep a snapshot). Given
+   * to `place`, it is the fleet (its index is the fleet's).
+   */
   all(): readonly Candidate[] {
-    this.array ??= [...this.candidates.values()];
-    return this.array;
+    return this.candidates.candidates;
   }
 
   /**
@@ -146,8 +160,7 @@ export class PropletDirectory {
 
   private put(p: KnownProplet): void {
     this.proplets.set(p.id, p);
-    this.candidates.set(
-      p.id,
+    this.candidates.upsert(
       toCandidate({
         id: p.id,
         type: p.type,
@@ -163,7 +176,6 @@ export class PropletDirectory {
         ...(p.lastHeardAt === undefined ? {} : { lastHeardAt: p.lastHeardAt }),
       }),
     );
-    this.array = undefined;
   }
 }
 
