@@ -72,16 +72,17 @@ export async function ensureCheckpoint(db: AnyDb, name: string): Promise<Checkpo
 /**
  * Moves the checkpoint from `from` to `to` inside the caller's transaction, and announces it on commit.
  * Compare-and-set: throws `CheckpointMovedError` if the row is not at `from`, which fences off a second writer.
+ * One statement (one round trip): the update, and the `pg_notify` for the row it moved.
  */
 export async function advanceCheckpoint(trx: AnyDb, name: string, from: number, to: number): Promise<void> {
-  const res = await tables(trx)
-    .updateTable('projection_checkpoints')
-    .set({ seq: to, updated_at: sql`now()`, status: 'running', error: null })
-    .where('name', '=', name)
-    .where('seq', '=', from)
-    .executeTakeFirst();
-  if (res.numUpdatedRows !== 1n) throw new CheckpointMovedError(name, from);
-  await notifyCheckpoint(trx, name, to);
+  const res = await sql<{ seq: string }>`with moved as (
+      update projection_checkpoints set seq = ${to}, updated_at = now(), status = 'running', error = null
+      where name = ${name} and seq = ${from}
+      returning seq)
+    select seq, pg_notify(${CHECKPOINT_CHANNEL}, json_build_object('schema', current_schema(), 'name', ${name}::text, 'seq', seq)::text) from moved`.execute(
+    trx,
+  );
+  if (res.rows.length !== 1) throw new CheckpointMovedError(name, from);
 }
 
 /** Sets the checkpoint back to 0 (running) inside the caller's transaction — the rebuild's half of reset. */

@@ -16,6 +16,14 @@ export interface Projection<DB = any> {
   readonly aggregate?: string;
   /** Applies one event; throwing stalls the projection at this event (never skipped). */
   apply(trx: Transaction<DB>, event: StoredEnvelope): Promise<void>;
+  /**
+   * Optional fast path: applies the events of one runner transaction (stream order, already filtered by
+   * `types`, at most `batchSize`) with few statements, e.g. folding each row's events in memory and writing
+   * every table with one multi-row statement. It must leave the tables exactly as `apply` over the same
+   * events one by one would. If it throws, the runner rolls the transaction back and applies that batch
+   * again event by event with `apply`, so a stall still stops exactly at the event that cannot be applied.
+   */
+  applyBatch?(trx: Transaction<DB>, events: readonly StoredEnvelope[]): Promise<void>;
   /** Empties the read model's tables for a rebuild. */
   reset(trx: Transaction<DB>): Promise<void>;
 }

@@ -86,6 +86,17 @@ export class ProjectionApplyError extends Error {
   }
 }
 
+/** `batch`: the projection's `applyBatch` over the whole batch; `each`: its `apply`, event by event. */
+type ApplyMode = 'batch' | 'each';
+
+/** `applyBatch` threw: which event is at fault is not known; the runner retries the batch event by event. */
+class BatchApplyError extends Error {
+  constructor(cause: unknown) {
+    super(`batch apply failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'BatchApplyError';
+  }
+}
+
 const noopLogger: RunnerLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
@@ -340,33 +351,56 @@ class Worker {
   /**
    * Applies a batch and moves the checkpoint in one transaction. When an event throws, the transaction rolls back;
    * the events before it are then committed on their own, so the projection stops exactly at the poisoned event.
+   * A projection with `applyBatch` gets the whole batch at once; if that throws (other than a connection failure),
+   * the batch is applied again event by event with `apply`, which finds the event to stop at.
    */
   private async flush(batch: JsMsg[]): Promise<void> {
     try {
-      await this.applyBatch(batch);
+      try {
+        await this.applyBatch(batch, this.projection.applyBatch === undefined ? 'each' : 'batch');
+      } catch (e) {
+        if (!(e instanceof BatchApplyError)) throw e;
+        if (isTransient(e.cause)) throw e.cause;
+        this.log.warn(
+          { projection: this.projection.name, from: batch[0]?.seq, to: batch[batch.length - 1]?.seq, err: e.cause },
+          'projection batch failed, applying it event by event',
+        );
+        await this.applyBatch(batch, 'each');
+      }
     } catch (e) {
       if (!(e instanceof ProjectionApplyError) || isTransient(e.cause)) throw e;
+      // Commit what precedes the failing event (a flush of its own: batched again if the projection can).
       const before = batch.findIndex((m) => m.seq === e.seq);
-      if (before > 0) await this.applyBatch(batch.slice(0, before));
+      if (before > 0) await this.flush(batch.slice(0, before));
       throw e;
     }
   }
 
-  private async applyBatch(batch: JsMsg[]): Promise<void> {
+  private async applyBatch(batch: JsMsg[], mode: ApplyMode): Promise<void> {
     const last = batch[batch.length - 1];
     if (last === undefined) return;
     const from = this.seq;
     const name = this.projection.name;
     await this.o.db.transaction().execute(async (trx) => {
+      const events: StoredEnvelope[] = [];
       for (const m of batch) {
         const type = m.headers?.get(HEADER_TYPE);
         // Unwanted types are skipped on the header alone; the checkpoint still moves past them below.
         if (this.types !== undefined && (type === undefined || !this.types.has(type))) continue;
         try {
           const stored = { ...m.json<StoredEnvelope>(), seq: m.seq };
-          await this.projection.apply(trx, this.o.decode === undefined ? stored : this.o.decode(stored));
+          const event = this.o.decode === undefined ? stored : this.o.decode(stored);
+          if (mode === 'each') await this.projection.apply(trx, event);
+          else events.push(event);
         } catch (e) {
           throw new ProjectionApplyError(name, m.seq, type, e);
+        }
+      }
+      if (events.length > 0 && this.projection.applyBatch !== undefined) {
+        try {
+          await this.projection.applyBatch(trx, events);
+        } catch (e) {
+          throw new BatchApplyError(e);
         }
       }
       await advanceCheckpoint(trx, name, from, last.seq);

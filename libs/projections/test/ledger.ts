@@ -46,14 +46,25 @@ export interface LedgerOptions {
   afterApply?: (applied: number, trx: Transaction<LedgerDB>) => Promise<void>;
   /** Whether `Poisoned` throws (default always); a test flips it to play "the fix was deployed". */
   poisonThrows?: () => boolean;
+  /** Also give the projection an `applyBatch` (two multi-row statements per batch); it counts its calls in `calls`. */
+  batched?: boolean;
 }
 
-export function ledgerProjection(options: LedgerOptions = {}): Projection<LedgerDB> {
+/** How often a ledger projection's `apply` and `applyBatch` ran (committed or not). */
+export interface LedgerCalls {
+  apply: number;
+  applyBatch: number;
+  /** Sizes of the batches `applyBatch` was given. */
+  batchSizes: number[];
+}
+
+export function ledgerProjection(options: LedgerOptions = {}, calls: LedgerCalls = { apply: 0, applyBatch: 0, batchSizes: [] }): Projection<LedgerDB> {
   let applied = 0;
-  return {
+  const projection: Projection<LedgerDB> = {
     name: options.name ?? 'ledger',
     types: ['Deposited', 'Withdrawn', 'Poisoned'],
     async apply(trx, event: StoredEnvelope) {
+      calls.apply += 1;
       const { amount } = event.data as { amount: number };
       if (event.type === 'Poisoned') {
         if (options.poisonThrows?.() ?? true) throw new Error(`cannot apply ${event.id}: poisoned on purpose`);
@@ -79,4 +90,38 @@ export function ledgerProjection(options: LedgerOptions = {}): Projection<Ledger
       await trx.deleteFrom('ledger_balances').execute();
     },
   };
+  if (!options.batched) return projection;
+  projection.applyBatch = async (trx, events) => {
+    calls.applyBatch += 1;
+    calls.batchSizes.push(events.length);
+    // Folded per account in memory, then one insert of the entries and one upsert of the balances.
+    const entries: Array<{ seq: number; account: string; amount: number }> = [];
+    const moved = new Map<string, { balance: number; entries: number }>();
+    for (const event of events) {
+      if (event.type === 'Poisoned') {
+        if (options.poisonThrows?.() ?? true) throw new Error(`cannot apply a batch with ${event.id}: poisoned on purpose`);
+        continue;
+      }
+      const { amount } = event.data as { amount: number };
+      const signed = event.type === 'Withdrawn' ? -amount : amount;
+      entries.push({ seq: event.seq, account: event.aggregateId, amount: signed });
+      const m = moved.get(event.aggregateId) ?? { balance: 0, entries: 0 };
+      moved.set(event.aggregateId, { balance: m.balance + signed, entries: m.entries + 1 });
+    }
+    if (entries.length === 0) return;
+    await trx.insertInto('ledger_entries').values(entries).execute();
+    await trx
+      .insertInto('ledger_balances')
+      .values([...moved].map(([account, m]) => ({ account, ...m })))
+      .onConflict((oc) =>
+        oc.column('account').doUpdateSet({
+          balance: sql`ledger_balances.balance + excluded.balance`,
+          entries: sql`ledger_balances.entries + excluded.entries`,
+        }),
+      )
+      .execute();
+    applied += entries.length;
+    if (options.afterApply) await options.afterApply(applied, trx);
+  };
+  return projection;
 }
