@@ -15,4 +15,16 @@ export {
   type TaskTimelineEntry,
   type TaskView,
 } from './queries';
-export { appendTaskEvent, deleteAllTasks, deleteTask, loadTaskState, upsertTask, type TaskEventRowInput, type TaskRowInput } from './writes';
+export {
+  appendTaskEvent,
+  appendTaskEvents,
+  deleteAllTasks,
+  deleteTask,
+  deleteTasks,
+  loadTaskState,
+  loadTaskStates,
+  upsertTask,
+  upsertTasks,
+  type TaskEventRowInput,
+  type TaskRowInput,
+} from './writes';
