@@ -1,7 +1,20 @@
 import type { Kysely, Transaction } from 'kysely';
 import { LEASE_NAMES, eventTypesOf, parseStoredEvent, type StoredEnvelope, type TaskEvent } from '@propeller/events';
 import type { Projection } from '@propeller/projections';
-import { appendTaskEvent, deleteAllTasks, deleteTask, loadTaskState, upsertTask, type TasksTables } from '@propeller/read-models';
+import {
+  appendTaskEvent,
+  appendTaskEvents,
+  deleteAllTasks,
+  deleteTask,
+  deleteTasks,
+  loadTaskState,
+  loadTaskStates,
+  upsertTask,
+  upsertTasks,
+  type TaskEventRowInput,
+  type TaskRowInput,
+  type TasksTables,
+} from '@propeller/read-models';
 import { taskDecider } from '../task/decider';
 import { isLive, type TaskState } from '../task/state';
 import { taskRow, timelineSummary } from './row';
@@ -36,11 +49,71 @@ export async function applyTaskEvent(trx: Kysely<TasksTables>, stored: StoredEnv
   await appendTaskEvent(trx, { seq: event.seq, task_id: id, type: e.type, at: event.occurredAt, summary: timelineSummary(e) });
 }
 
+/** One task's slot while a batch is folded in memory. */
+interface Folding {
+  /** The folded state while the task has a row (in the table or written earlier in this batch); undefined = no row. */
+  state: TaskState | undefined;
+  /** The row to upsert at the end of the batch (the last event's), if the task has one then. */
+  row: TaskRowInput | undefined;
+  /** The newest explanation this batch brought since the row was (re)created; undefined keeps the stored one. */
+  explanation: string | undefined;
+  /** Timeline rows of this batch, since the row was last deleted. */
+  timeline: TaskEventRowInput[];
+  /** The row and timeline were deleted by an event of this batch: delete them before writing. */
+  delete: boolean;
+}
+
+/**
+ * Applies a batch of Task events with a handful of statements, and leaves exactly the rows `applyTaskEvent` one
+ * by one would: each task's events are folded in memory (with the decider's `evolve`, from the stored state),
+ * then deletions, one multi-row upsert of `tasks` and one multi-row insert into `task_events`. The stored state
+ * is read (one query) only for tasks whose first event in the batch is not `TaskCreated` (`evolve` of a
+ * `TaskCreated` does not look at the state before it).
+ */
+export async function applyTaskEvents(trx: Kysely<TasksTables>, batch: readonly StoredEnvelope[]): Promise<void> {
+  const events = batch.map(parseStoredEvent).filter((e) => e.aggregate === 'task');
+  const first = new Map<string, string>();
+  for (const e of events) if (!first.has(e.aggregateId)) first.set(e.aggregateId, e.type);
+  const stored = await loadTaskStates(trx, [...first].filter(([, type]) => type !== 'TaskCreated').map(([id]) => id));
+  const slots = new Map<string, Folding>();
+  for (const event of events) {
+    const id = event.aggregateId;
+    let slot = slots.get(id);
+    if (slot === undefined) {
+      slot = { state: stored.get(id)?.state as TaskState | undefined, row: undefined, explanation: undefined, timeline: [], delete: false };
+      slots.set(id, slot);
+    }
+    const e = { type: event.type, data: event.data } as TaskEvent;
+    const after = taskDecider.evolve(slot.state ?? taskDecider.initialState(), e);
+    if (!isLive(after)) {
+      // As `applyTaskEvent`: a task with a row loses it and its timeline; one without stays without.
+      if (slot.state !== undefined) {
+        slot.delete = true;
+        slot.state = undefined;
+        slot.row = undefined;
+        slot.explanation = undefined;
+        slot.timeline = [];
+      }
+      continue;
+    }
+    if (e.type === 'TaskScheduled') slot.explanation = e.data.explanation;
+    slot.state = after;
+    // A null explanation keeps the stored one (`upsertTasks`), as `applyTaskEvent` leaves it untouched.
+    slot.row = taskRow(id, after, { occurredAt: event.occurredAt, seq: event.seq, explanation: slot.explanation ?? null });
+    slot.timeline.push({ seq: event.seq, task_id: id, type: e.type, at: event.occurredAt, summary: timelineSummary(e) });
+  }
+  await deleteTasks(trx, [...slots].filter(([, s]) => s.delete).map(([id]) => id));
+  const all = [...slots.values()];
+  await upsertTasks(trx, all.flatMap((s) => (s.row === undefined ? [] : [s.row])));
+  await appendTaskEvents(trx, all.flatMap((s) => s.timeline));
+}
+
 /** The `tasks` projection, for a `ProjectionRunner`: Task events only, read from `<p>.events.task.*`. */
 export const tasksProjection: Projection<TasksTables> = {
   name: TASKS_PROJECTION,
   aggregate: 'task',
   types: eventTypesOf('task'),
   apply: (trx: Transaction<TasksTables>, event: StoredEnvelope) => applyTaskEvent(trx, event),
+  applyBatch: (trx: Transaction<TasksTables>, events: readonly StoredEnvelope[]) => applyTaskEvents(trx, events),
   reset: (trx: Transaction<TasksTables>) => deleteAllTasks(trx),
 };
