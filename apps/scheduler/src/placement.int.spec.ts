@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
 import { livenessKey } from '@propeller/events';
+import { sendCommand } from '@propeller/eventstore';
 import { waitFor } from '@propeller/eventstore/testing';
 import { openWorld, type SchedulerWorld } from './testing/world';
 
@@ -29,6 +30,28 @@ async function createAndStart(fields: Record<string, unknown> = {}): Promise<str
 }
 
 describe('placement loop', () => {
+  it('places a task inside its start command on the leader subject: the reply already holds the TaskScheduled', async () => {
+    await w.proplet.register('inline-1', { labels: { pool: 'inline' } });
+    await w.loopAt(await w.proplet.health('inline-1', 'healthy'));
+    const id = randomUUID();
+    const reply = await sendCommand(
+      w.nc,
+      w.names,
+      'task',
+      'create',
+      { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data: { taskId: id, name: 'add', imageUrl: 'registry.example/add:1', start: true, propletSelector: { matchLabels: { pool: 'inline' } } } },
+      { leader: true },
+    );
+    // Read right after the reply, without waiting: the placement happened before it was sent.
+    const events = await w.taskEvents(id);
+    expect(events.map((e) => e.type)).toEqual(['TaskCreated', 'TaskStarted', 'TaskScheduled']);
+    expect(reply.sequences).toEqual(events.map((e) => e.seq));
+    expect(events[2]?.data).toMatchObject({ propletId: 'inline-1', attempt: 1 });
+    // The fold sees TaskStarted later and must not place the task a second time.
+    await w.loopAt(reply.lastSequence);
+    expect((await types(id)).filter((t) => t === 'TaskScheduled')).toHaveLength(1);
+  });
+
   it('moves a silent attempt elsewhere, and fails with "timeout after 2 attempts" when both are silent', async () => {
     await w.proplet.register('silent-a', { labels: { pool: 'timeouts' } });
     await w.proplet.health('silent-a', 'healthy');

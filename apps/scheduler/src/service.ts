@@ -86,6 +86,9 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
       }),
   );
   const onInternalError = (error: unknown, ctx: CommandContext): void => o.logger?.error({ err: error, subject: ctx.subject }, 'command failed unexpectedly');
+  // The command server and the placement loop know each other: the leader places inside start
+  // commands, and the loop's own commands run in-process (ADR 0025).
+  const late: { loop?: PlacementLoop } = {};
   const commands = serveTaskCommands({
     nc: o.nc,
     names: o.names,
@@ -95,6 +98,10 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
     ...(o.moduleMaxBytes === undefined ? {} : { moduleMaxBytes: o.moduleMaxBytes }),
     onAnswered: (command, outcome) => answered.inc({ command, outcome }),
     onInternalError,
+    placer: {
+      holds: (token) => late.loop?.holds(token) ?? false,
+      placeStarted: (taskId, state) => late.loop?.placeStarted(taskId, state) ?? Promise.resolve(undefined),
+    },
   });
   const loop = new PlacementLoop({
     nc: o.nc,
@@ -110,7 +117,11 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
     ...(o.retentionMs === undefined ? {} : { retentionMs: o.retentionMs }),
     projected: (seq) => waitForSequence(o.db, TASKS_PROJECTION, seq, 10_000),
     purge: (taskId) => store.purge('task', taskId),
+    execute: (command, request) => commands.execute(command, request),
+    onActive: () => commands.serveLeader(),
+    onInactive: () => void commands.stopLeader(),
   });
+  late.loop = loop;
   await loop.start();
   const runner = new ProjectionRunner({
     nc: o.nc,

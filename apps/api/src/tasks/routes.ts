@@ -113,12 +113,32 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
     return metricsKv;
   };
 
+  const knownDigests = new Set<string>();
   /** Checks every upload of a request before anything is stored or sent, then stores them by digest. */
   async function uploads(bodies: ReadonlyArray<{ file?: string | undefined }>, field: (i: number) => string): Promise<Array<ModuleRef | undefined>> {
     const checked = bodies.map((b, i) => (b.file === undefined ? undefined : checkUpload(b.file, maxBytes, field(i))));
     if (checked.every((c) => c === undefined)) return checked.map(() => undefined);
     const store = await modules();
-    return Promise.all(checked.map((c) => (c === undefined ? undefined : storeUpload(store, c))));
+    // One store per distinct module of the request, none for a digest this API has already stored
+    // (content-addressed and never rewritten): a batch of 100 copies of one module costs no lookups.
+    const pending = new Map<string, Promise<ModuleRef>>();
+    return Promise.all(
+      checked.map((c) => {
+        if (c === undefined) return undefined;
+        const digest = c.ref.digest;
+        if (knownDigests.has(digest)) return c.ref;
+        let p = pending.get(digest);
+        if (p === undefined) {
+          p = storeUpload(store, c).then((ref) => {
+            knownDigests.add(digest);
+            if (knownDigests.size > 10_000) knownDigests.delete(knownDigests.values().next().value as string);
+            return ref;
+          });
+          pending.set(digest, p);
+        }
+        return p;
+      }),
+    );
   }
 
   function idempotencyKey(request: FastifyRequest): string | undefined {
@@ -152,11 +172,9 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
       }
     };
 
-  /** Sends create (and start when asked) for one parsed body. */
+  /** Sends create (which also starts the task when asked: one command, placed by the scheduler leader inside it). */
   async function createOne(request: FastifyRequest, id: string, body: CreateTaskBody, module: ModuleRef | undefined): Promise<CommandOk[]> {
-    const replies = [await ctx.send('task.create', createTaskData(id, body, module), request)];
-    if (body.start === true) replies.push(await ctx.send('task.start', { taskId: id }, request));
-    return replies;
+    return [await ctx.send('task.create', { ...createTaskData(id, body, module), ...(body.start === true ? { start: true } : {}) }, request)];
   }
 
   ctx.routes.add({

@@ -7,6 +7,7 @@ import {
   DEFAULT_MODULE_MAX_BYTES,
   InvalidError,
   LEASE_NAMES,
+  NotLeaderError,
   makeEnvelope,
   parseCommand,
   parseStoredEvent,
@@ -22,13 +23,14 @@ import {
   serveCommands,
   type CommandContext,
   type CommandHandler,
+  type CommandResult,
   type CommandServer,
   type EnvelopeContext,
   type EventStore,
 } from '@propeller/eventstore';
 import { taskDecider } from '../task/decider';
 import { checkModule } from '../task/module';
-import type { TaskState } from '../task/state';
+import { isLive, type LiveTask, type TaskState } from '../task/state';
 
 /** Options of `serveTaskCommands`. */
 export interface TaskCommandsOptions {
@@ -49,7 +51,35 @@ export interface TaskCommandsOptions {
   onAnswered?: (command: string, outcome: string) => void;
   /** Called with every failure answered as `Internal`, for logging. */
   onInternalError?: (error: unknown, ctx: CommandContext) => void;
+  /** This replica's placement loop: places a task inside its start command while it holds the lease. */
+  placer?: Placer;
 }
+
+/** What the command server needs of the placement loop (ADR 0025). */
+export interface Placer {
+  /** True while this replica's loop holds the `scheduler` lease with this fencing token. */
+  holds(token: number): boolean;
+  /** Places a task that is `pending` after a start; resolves with what it appended (nothing when not active). */
+  placeStarted(taskId: string, state: LiveTask): Promise<CommandResult | undefined>;
+}
+
+/** Task commands served in this process: over NATS, on the leader subjects while active, and in-process. */
+export interface TaskCommands extends CommandServer {
+  /**
+   * Runs one task command in this process, as if it had come over NATS (the placement loop's own
+   * commands): no round trip, and a fenced command is checked against the local lease (`placer.holds`).
+   */
+  execute(command: string, request: unknown): Promise<CommandResult>;
+  /** Serves `task.create` and `task.start` on the leader subjects, placing inside them (while the loop is active). */
+  serveLeader(): void;
+  /** Stops serving the leader subjects (the lease is lost); senders fall back to the queue group. */
+  stopLeader(): Promise<void>;
+}
+
+/** Commands the leader serves on its own subjects: those that start a task. */
+const LEADER_COMMANDS: ReadonlySet<string> = new Set(['task.create', 'task.start']);
+/** Digests known to be in the module store (modules are content-addressed and never rewritten). */
+const KNOWN_DIGESTS_MAX = 10_000;
 
 // Decided events are validated against the catalog before anything is written (STYLE.md rule 9).
 const toEnvelope = (event: TaskEvent, ctx: EnvelopeContext) =>
@@ -66,7 +96,7 @@ const fromEnvelope = (stored: StoredEnvelope): TaskEvent => {
  * command (and the events it causes) carry only `{digest, size, source}`. A request that names
  * both `file` and `imageUrl` (or `module`) is refused: exactly one source.
  */
-async function storeUpload(request: unknown, opts: TaskCommandsOptions): Promise<unknown> {
+async function storeUpload(request: unknown, opts: TaskCommandsOptions, known: Set<string>): Promise<unknown> {
   if (typeof request !== 'object' || request === null) return request;
   const data = (request as { data?: unknown }).data;
   if (typeof data !== 'object' || data === null || !('file' in data)) return request;
@@ -79,8 +109,13 @@ async function storeUpload(request: unknown, opts: TaskCommandsOptions): Promise
   }
   const checked = checkModule(file, opts.moduleMaxBytes ?? DEFAULT_MODULE_MAX_BYTES);
   // Content-addressed: the same bytes are stored once, whoever uploads them.
-  if ((await opts.modules.info(checked.ref.digest)) === null) {
-    await opts.modules.putBlob({ name: checked.ref.digest, description: `Wasm module, ${checked.ref.size} bytes` }, checked.bytes);
+  const digest = checked.ref.digest;
+  if (!known.has(digest)) {
+    if ((await opts.modules.info(digest)) === null) {
+      await opts.modules.putBlob({ name: digest, description: `Wasm module, ${checked.ref.size} bytes` }, checked.bytes);
+    }
+    known.add(digest);
+    if (known.size > KNOWN_DIGESTS_MAX) known.delete(known.values().next().value as string);
   }
   return { ...request, data: { ...rest, module: checked.ref } };
 }
@@ -90,38 +125,81 @@ async function storeUpload(request: unknown, opts: TaskCommandsOptions): Promise
  * validate, store an uploaded module (`task.create` with `file`), check the fencing token of fenced
  * commands (`task.schedule`, `task.recordUnschedulable`, `task.recordTimeout`) against the
  * `scheduler` lease (`NotLeader` when stale), then decide and append through `handleCommand` with an
- * in-memory aggregate cache and bounded retries on conflict. Every replica serves them.
+ * in-memory aggregate cache and bounded retries on conflict. Every replica serves them. The replica
+ * whose placement loop is active also serves `task.create` and `task.start` on the leader subjects and
+ * places the started task before it answers (ADR 0025); the loop's own commands run in-process.
  */
-export function serveTaskCommands(opts: TaskCommandsOptions): CommandServer {
+export function serveTaskCommands(opts: TaskCommandsOptions): TaskCommands {
   const cache = new AggregateCache<TaskState>(opts.cacheSize);
+  const known = new Set<string>();
+  type Route = 'nats' | 'leader' | 'local';
+
+  const run = async (full: string, raw: unknown, route: Route): Promise<CommandResult> => {
+    const def = COMMAND_CATALOG[full as keyof typeof COMMAND_CATALOG];
+    try {
+      const request = full === 'task.create' ? await storeUpload(raw, opts, known) : raw;
+      const command = parseCommand(full, request) as TaskCommand;
+      if (def.fenced) {
+        if (route !== 'local') await assertFencingToken(opts.leases, LEASE_NAMES.scheduler, command.meta.fencingToken);
+        else if (!(opts.placer?.holds(command.meta.fencingToken ?? 0) ?? false)) {
+          throw new NotLeaderError(`lease ${LEASE_NAMES.scheduler}: token ${String(command.meta.fencingToken)} is not held by this replica`, {
+            details: { key: LEASE_NAMES.scheduler, token: command.meta.fencingToken },
+          });
+        }
+      }
+      const result = await handleCommand({
+        store: opts.store,
+        aggregate: 'task',
+        id: command.aggregateId,
+        decider: taskDecider,
+        command,
+        meta: { correlationId: command.meta.correlationId, causationId: command.meta.causationId ?? null, traceparent: command.meta.traceparent ?? null },
+        toEnvelope,
+        fromEnvelope,
+        cache,
+        maxRetries: opts.maxRetries ?? 5,
+        // Ids are fresh UUIDs (or UUIDv5 of an Idempotency-Key, retried rarely): skip the log read.
+        likelyNew: full === 'task.create',
+      });
+      let answer: CommandResult = { aggregateId: result.aggregateId, sequences: result.sequences, lastSequence: result.lastSequence };
+      if (route === 'leader' && opts.placer && isLive(result.state) && result.state.status === 'pending') {
+        const placed = await opts.placer.placeStarted(command.aggregateId, result.state);
+        if (placed !== undefined && placed.sequences.length > 0) {
+          answer = { ...answer, sequences: [...answer.sequences, ...placed.sequences], lastSequence: Math.max(answer.lastSequence, placed.lastSequence) };
+        }
+      }
+      opts.onAnswered?.(full, 'ok');
+      return answer;
+    } catch (e) {
+      opts.onAnswered?.(full, typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'Internal');
+      throw e;
+    }
+  };
+
   const handlers: Record<string, CommandHandler> = {};
+  const leaderHandlers: Record<string, CommandHandler> = {};
   for (const full of COMMAND_LIST) {
     const def = COMMAND_CATALOG[full];
     if (def.aggregate !== 'task') continue;
-    handlers[def.name] = async (raw) => {
-      try {
-        const request = full === 'task.create' ? await storeUpload(raw, opts) : raw;
-        const command = parseCommand(full, request) as TaskCommand;
-        if (def.fenced) await assertFencingToken(opts.leases, LEASE_NAMES.scheduler, command.meta.fencingToken);
-        const result = await handleCommand({
-          store: opts.store,
-          aggregate: 'task',
-          id: command.aggregateId,
-          decider: taskDecider,
-          command,
-          meta: { correlationId: command.meta.correlationId, causationId: command.meta.causationId ?? null, traceparent: command.meta.traceparent ?? null },
-          toEnvelope,
-          fromEnvelope,
-          cache,
-          maxRetries: opts.maxRetries ?? 5,
-        });
-        opts.onAnswered?.(full, 'ok');
-        return { aggregateId: result.aggregateId, sequences: result.sequences, lastSequence: result.lastSequence };
-      } catch (e) {
-        opts.onAnswered?.(full, typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'Internal');
-        throw e;
-      }
-    };
+    handlers[def.name] = (raw) => run(full, raw, 'nats');
+    if (LEADER_COMMANDS.has(full)) leaderHandlers[def.name] = (raw) => run(full, raw, 'leader');
   }
-  return serveCommands(opts.nc, opts.names, 'task', handlers, opts.onInternalError ? { onInternalError: opts.onInternalError } : {});
+  const serveOptions = opts.onInternalError ? { onInternalError: opts.onInternalError } : {};
+  const server = serveCommands(opts.nc, opts.names, 'task', handlers, serveOptions);
+  let leader: CommandServer | undefined;
+  return {
+    execute: (full, request) => run(full, request, 'local'),
+    serveLeader() {
+      leader ??= serveCommands(opts.nc, opts.names, 'task', leaderHandlers, { ...serveOptions, leader: true, queue: `${opts.names.commandQueue('task')}-leader` });
+    },
+    async stopLeader() {
+      const l = leader;
+      leader = undefined;
+      await l?.stop();
+    },
+    async stop() {
+      await this.stopLeader();
+      await server.stop();
+    },
+  };
 }

@@ -18,7 +18,7 @@ import {
   type StoredEnvelope,
   type TaskEvent,
 } from '@propeller/events';
-import { Lease, decodeEnvelope, sendCommand } from '@propeller/eventstore';
+import { Lease, decodeEnvelope, sendCommand, type CommandResult } from '@propeller/eventstore';
 import { startFitsWamr } from '@propeller/mqtt-protocol';
 import {
   CapacityLedger,
@@ -76,6 +76,14 @@ export interface PlacementLoopOptions {
   projected?: (seq: number) => Promise<boolean>;
   /** Purges one task's events (`EventStore.purge`). */
   purge?: (taskId: string) => Promise<unknown>;
+  /**
+   * Runs a task command in this process (`TaskCommands.execute`) instead of sending it over NATS; the
+   * scheduler service wires it so the loop's own commands cost no round trip (default: `sendCommand`).
+   */
+  execute?: (command: string, request: unknown) => Promise<CommandResult>;
+  /** Called when this replica becomes active (it then serves the leader subjects) and when it steps back. */
+  onActive?: () => void;
+  onInactive?: () => void;
 }
 
 /** What the loop reports about itself (tests, `/health`). */
@@ -130,7 +138,10 @@ export class PlacementLoop {
   private readonly retention = new Map<string, NodeJS.Timeout>();
   /** Archived tasks whose subject is not purged yet, with the sequence of their `TaskArchived`. */
   private readonly toPurge = new Map<string, number>();
-  private readonly inFlight = new Set<string>();
+  /** `task.schedule` commands in flight, by task, with what they will have appended. */
+  private readonly inFlight = new Map<string, Promise<CommandResult | undefined>>();
+  /** Tasks placed inside their start command, by attempt, until the fold catches up with their `TaskScheduled`. */
+  private readonly placedAhead = new Map<string, number>();
   private policyState: PolicyState = initialPolicyState();
   private active = false;
   private token = 0;
@@ -212,6 +223,32 @@ export class PlacementLoop {
     return this.active && (this.lease?.isHeld() ?? false);
   }
 
+  /** True while this replica is active under this fencing token (the check of its in-process commands). */
+  holds(token: number): boolean {
+    return token !== 0 && token === this.token && this.isActive();
+  }
+
+  /**
+   * Places a task that a start command has just made `pending`, inside that command (ARCHITECTURE.md
+   * "Scheduling"): decided from the command's own state, so the task need not wait for the fold. Resolves
+   * with what was appended (the `TaskScheduled`), or `undefined` when this replica is not active or the
+   * task waits in the queue. The `TaskStarted` consumer path stays for recovery.
+   */
+  async placeStarted(id: string, t: LiveTask): Promise<CommandResult | undefined> {
+    if (!this.isActive() || t.status !== 'pending' || this.placedAhead.get(id) === t.attempt) return undefined;
+    // The fold saw the `TaskStarted` first and is placing the task already: answer with that.
+    const placing = this.inFlight.get(id);
+    if (placing !== undefined) return placing;
+    // The fold may already be ahead of the command's state (it placed the task itself).
+    const folded = this.tasks.get(id);
+    if (folded !== undefined && (folded.status !== 'pending' || folded.attempt !== t.attempt)) return undefined;
+    const sent = this.decide(id, t, `start-${id}`);
+    if (sent === undefined) return undefined;
+    const result = await sent;
+    if (result !== undefined) this.placedAhead.set(id, t.attempt);
+    return result;
+  }
+
   /** When a WAMR device was last heard according to the liveness KV (epoch ms), if ever. */
   heardAt(propletId: string): number | undefined {
     return this.directory.get(propletId)?.lastHeardAt;
@@ -257,6 +294,9 @@ export class PlacementLoop {
       set.add(e.data.fromPropletId);
     }
     if (e.type === 'TaskCreated' || e.type === 'TaskUpdated') this.schedulingTasks.delete(id);
+    // Placed ahead of the fold: forget it once the fold has passed that attempt's pending state.
+    const ahead = this.placedAhead.get(id);
+    if (ahead !== undefined && !(isLive(after) && (after.status === 'created' || after.status === 'pending') && after.attempt === ahead)) this.placedAhead.delete(id);
     if (e.type === 'TaskArchived') this.toPurge.set(id, seq);
     if (!this.active) return;
 
@@ -327,6 +367,7 @@ export class PlacementLoop {
     if (this.token !== token || this.stopping) return;
     this.rebuild();
     this.active = true;
+    this.o.onActive?.();
     this.log.info({ token, tasks: this.tasks.size, reserved: this.ledger.size }, 'placement loop active');
     const pending = [...this.tasks.entries()]
       .filter(([, t]) => t.status === 'pending')
@@ -344,8 +385,12 @@ export class PlacementLoop {
   }
 
   private stepBack(reason: string): void {
-    if (this.active) this.log.warn({ reason }, 'placement loop lost its lease, stepping back');
+    if (this.active) {
+      this.log.warn({ reason }, 'placement loop lost its lease, stepping back');
+      this.o.onInactive?.();
+    }
     this.active = false;
+    this.placedAhead.clear();
     this.token = 0;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
@@ -388,7 +433,7 @@ export class PlacementLoop {
         return;
       }
       this.retention.delete(id);
-      if (this.active && this.tasks.has(id)) this.send('archive', id, { taskId: id }, `retention-${id}`, () => undefined);
+      if (this.active && this.tasks.has(id)) void this.send('archive', id, { taskId: id }, `retention-${id}`, () => undefined);
     };
     this.retention.set(id, setTimeout(fire, Math.max(0, Math.min(due - Date.now(), MAX_TIMER_MS))));
   }
@@ -446,7 +491,12 @@ export class PlacementLoop {
 
   private placeTask(id: string, causationId: string): void {
     const t = this.tasks.get(id);
-    if (t === undefined || t.status !== 'pending' || this.inFlight.has(id)) return;
+    if (t === undefined || t.status !== 'pending' || this.inFlight.has(id) || this.placedAhead.get(id) === t.attempt) return;
+    void this.decide(id, t, causationId);
+  }
+
+  /** Places one pending task: schedules it (the promise of that command) or queues it as unschedulable. */
+  private decide(id: string, t: LiveTask & { status: 'pending' }, causationId: string): Promise<CommandResult | undefined> | undefined {
     const st = this.schedulingTask(id, t.spec);
     const options = {
       policy: this.o.policy ?? 'hybrid',
@@ -466,23 +516,23 @@ export class PlacementLoop {
       if (result === undefined || result.placed === undefined) result = place(st, all, this.ledger, this.policyState, options);
     } catch (e) {
       this.log.error({ err: e, taskId: id }, 'cannot place task');
-      return;
+      return undefined;
     }
     this.policyState = result.state;
     if (result.placed) {
       const req = this.requirementsOf(id, t.spec);
       this.queue.remove(id);
-      this.schedule(id, t.attempt, result.placed.propletId, req, explanationText(result.placed.explanation), causationId);
-      return;
+      return this.schedule(id, t.attempt, result.placed.propletId, req, explanationText(result.placed.explanation), causationId);
     }
     const keys = reasonKeys(result.unschedulable.explanation);
     const previous = this.queue.get(id);
     this.queue.add({ task: st, since: Date.parse(t.pendingSince), reasons: keys });
-    if (previous !== undefined && sameReasons(previous.reasons, keys)) return;
+    if (previous !== undefined && sameReasons(previous.reasons, keys)) return undefined;
     const reasons = result.unschedulable.explanation.reasons.map((r) => r.message);
     // After a takeover the queue starts empty: what the log already says need not be said again.
-    if (previous === undefined && t.unschedulableReasons !== undefined && sameReasons(t.unschedulableReasons, reasons)) return;
-    this.send('recordUnschedulable', id, { taskId: id, attempt: t.attempt, reasons: reasons.length > 0 ? reasons : ['no proplet is registered'] }, causationId, () => undefined);
+    if (previous === undefined && t.unschedulableReasons !== undefined && sameReasons(t.unschedulableReasons, reasons)) return undefined;
+    void this.send('recordUnschedulable', id, { taskId: id, attempt: t.attempt, reasons: reasons.length > 0 ? reasons : ['no proplet is registered'] }, causationId, () => undefined);
+    return undefined;
   }
 
   /** Tests one proplet against the queue, oldest first, and schedules what now fits it. */
@@ -495,14 +545,14 @@ export class PlacementLoop {
       this.queue.remove(m.taskId);
       const t = this.tasks.get(m.taskId);
       if (t === undefined || t.status !== 'pending' || this.inFlight.has(m.taskId)) continue;
-      this.schedule(m.taskId, t.attempt, propletId, m.requirements, explanationText(m.explanation), `match-${propletId}`);
+      void this.schedule(m.taskId, t.attempt, propletId, m.requirements, explanationText(m.explanation), `match-${propletId}`);
     }
   }
 
-  private schedule(id: string, attempt: number, propletId: string, req: ParsedRequirements, explanation: string, causationId: string): void {
+  private schedule(id: string, attempt: number, propletId: string, req: ParsedRequirements, explanation: string, causationId: string): Promise<CommandResult | undefined> {
     this.ledger.reserve(id, propletId, req);
     const token = this.token;
-    this.send('schedule', id, { taskId: id, propletId, attempt, explanation: explanation.slice(0, MAX_EXPLANATION_CHARS) }, causationId, (refused) => {
+    return this.send('schedule', id, { taskId: id, propletId, attempt, explanation: explanation.slice(0, MAX_EXPLANATION_CHARS) }, causationId, (refused) => {
       // Not the leader any more: the next holder rebuilds from the log, nothing to undo here.
       if (!refused || this.token !== token || !this.active) return;
       // Refused for good (the task moved on) or never delivered: give the room back.
@@ -520,7 +570,7 @@ export class PlacementLoop {
   private evacuate(propletId: string, reason: string): void {
     const ids = [...(this.onProplet.get(propletId) ?? [])];
     if (ids.length > 0) this.log.info({ propletId, tasks: ids.length, reason }, 'evacuating the tasks of a lost proplet');
-    for (const id of ids) this.send('evacuate', id, { taskId: id, fromPropletId: propletId, reason }, `evacuate-${propletId}`, () => undefined);
+    for (const id of ids) void this.send('evacuate', id, { taskId: id, fromPropletId: propletId, reason }, `evacuate-${propletId}`, () => undefined);
   }
 
   // ---- timers ----
@@ -539,7 +589,7 @@ export class PlacementLoop {
       this.timers.delete(id);
       const now = this.tasks.get(id);
       if (!this.active || now === undefined || !isPlaced(now) || now.attempt !== t.attempt) return;
-      this.send('recordTimeout', id, { taskId: id, attempt: t.attempt }, `timer-${id}-${t.attempt}`, () => undefined);
+      void this.send('recordTimeout', id, { taskId: id, attempt: t.attempt }, `timer-${id}-${t.attempt}`, () => undefined);
     };
     this.timers.set(id, setTimeout(fire, Math.max(0, Math.min(from + timeoutMs - Date.now(), MAX_TIMER_MS))));
   }
@@ -556,29 +606,31 @@ export class PlacementLoop {
    * Sends a task command with the lease's fencing token, at most `maxInFlight` at once. Transport
    * failures are retried (every command here is idempotent); `done(true)` reports a refusal.
    */
-  private send(name: 'schedule' | 'recordUnschedulable' | 'recordTimeout' | 'evacuate' | 'archive', taskId: string, data: Record<string, unknown>, causationId: string, done: (refused: boolean) => void): void {
+  private send(
+    name: 'schedule' | 'recordUnschedulable' | 'recordTimeout' | 'evacuate' | 'archive',
+    taskId: string,
+    data: Record<string, unknown>,
+    causationId: string,
+    done: (refused: boolean) => void,
+  ): Promise<CommandResult | undefined> {
     const token = this.token;
     const fenced = name !== 'evacuate' && name !== 'archive';
-    if (name === 'schedule') this.inFlight.add(taskId);
+    let settle!: (r: CommandResult | undefined) => void;
+    const settled = new Promise<CommandResult | undefined>((r) => (settle = r));
+    if (name === 'schedule') this.inFlight.set(taskId, settled);
     const run = async (): Promise<void> => {
       let refused = false;
+      let answer: CommandResult | undefined;
       for (let tryNo = 1; tryNo <= SEND_TRIES; tryNo++) {
         if (this.token !== token || this.stopping) {
           refused = true;
           break;
         }
         try {
-          await sendCommand(
-            this.o.nc,
-            this.o.names,
-            'task',
-            name,
-            {
-              meta: { correlationId: randomUUID(), causationId, issuedAt: new Date().toISOString(), ...(fenced ? { fencingToken: token } : {}) },
-              data,
-            },
-            { timeoutMs: this.o.commandTimeoutMs ?? 5_000 },
-          );
+          const request = { meta: { correlationId: randomUUID(), causationId, issuedAt: new Date().toISOString(), ...(fenced ? { fencingToken: token } : {}) }, data };
+          answer = this.o.execute
+            ? await this.o.execute(`task.${name}`, request)
+            : await sendCommand(this.o.nc, this.o.names, 'task', name, request, { timeoutMs: this.o.commandTimeoutMs ?? 5_000 });
           break;
         } catch (e) {
           if (isNotLeader(e)) {
@@ -599,6 +651,7 @@ export class PlacementLoop {
       }
       if (name === 'schedule') this.inFlight.delete(taskId);
       done(refused);
+      settle(refused ? undefined : answer);
     };
     const max = this.o.maxInFlight ?? 64;
     const go = (): void => {
@@ -610,6 +663,7 @@ export class PlacementLoop {
     };
     if (this.sending < max) go();
     else this.sendQueue.push(go);
+    return settled;
   }
 
   // After the last failed try the log decides: a schedule that did land is not refused.
