@@ -1,6 +1,6 @@
 import { loadConfig } from '@propeller/config';
 import { isInvalid } from '@propeller/events';
-import { DEFAULT_SHARE_GROUP, gatewayConfigFrom, readPem } from './config';
+import { DEFAULT_SESSION_IN_FLIGHT, DEFAULT_SHARE_GROUP, gatewayConfigFrom, readPem } from './config';
 
 const shared = (env: Record<string, string> = {}) => loadConfig({ env, cwd: '/nonexistent', service: 'mqtt-gateway' }).config;
 
@@ -11,13 +11,15 @@ describe('gatewayConfigFrom', () => {
   });
 
   it('takes the replica, client id, domain and gateway knobs from the environment', () => {
-    const c = gatewayConfigFrom(shared({ PROPELLER_MQTT_CLIENT_ID: 'fixed', PROPELLER_DOMAIN_ID: 'dom' }), { GATEWAY_REPLICA: 'r2', GATEWAY_QUEUE_CAPACITY: '64', GATEWAY_SESSION_EXPIRY: '1h' }, 'host');
-    expect(c).toMatchObject({ replica: 'r2', clientId: 'fixed', heartbeatClientId: 'fixed-hb', domainId: 'dom', queueCapacity: 64, sessionExpiryMs: 3_600_000, protocolVersion: 5 });
+    const c = gatewayConfigFrom(shared({ PROPELLER_MQTT_CLIENT_ID: 'fixed', PROPELLER_DOMAIN_ID: 'dom' }), { GATEWAY_REPLICA: 'r2', GATEWAY_QUEUE_CAPACITY: '64', GATEWAY_SESSION_EXPIRY: '1h', GATEWAY_SESSION_IN_FLIGHT: '1' }, 'host');
+    expect(c).toMatchObject({ replica: 'r2', clientId: 'fixed', heartbeatClientId: 'fixed-hb', domainId: 'dom', queueCapacity: 64, sessionExpiryMs: 3_600_000, sessionInFlight: 1, protocolVersion: 5 });
+    expect(gatewayConfigFrom(shared(), {}, 'host').sessionInFlight).toBe(DEFAULT_SESSION_IN_FLIGHT);
     expect(gatewayConfigFrom(shared(), { GATEWAY_MQTT_VERSION: '3.1.1' }, 'host').protocolVersion).toBe(4);
   });
 
   it.each([
     ['GATEWAY_QUEUE_CAPACITY', '0'],
+    ['GATEWAY_SESSION_IN_FLIGHT', '-1'],
     ['GATEWAY_SESSION_EXPIRY', '10'],
     ['GATEWAY_REPLICA', 'a/b'],
     ['GATEWAY_MQTT_VERSION', '3'],

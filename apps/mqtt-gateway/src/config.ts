@@ -8,6 +8,8 @@ import { isTopicLevel } from '@propeller/mqtt-protocol';
 export const DEFAULT_SHARE_GROUP = 'propeller-gateway';
 /** Default bound of messages handled at once on the heartbeat connection (`GATEWAY_QUEUE_CAPACITY`). */
 export const DEFAULT_QUEUE_CAPACITY = 512;
+/** Default bound of QoS 1 messages of the persistent session being handled at once (`GATEWAY_SESSION_IN_FLIGHT`). */
+export const DEFAULT_SESSION_IN_FLIGHT = 256;
 /** Default MQTT 5 session expiry of the persistent session (`GATEWAY_SESSION_EXPIRY`, 7 days). */
 export const DEFAULT_SESSION_EXPIRY_MS = 7 * 24 * 3_600_000;
 /** Default refresh period of the gateway's own liveness key (`GATEWAY_LIVENESS_REFRESH`, 5 s). */
@@ -31,6 +33,11 @@ export interface GatewayConfig {
   shareGroup: string;
   /** `GATEWAY_QUEUE_CAPACITY` (default 512). */
   queueCapacity: number;
+  /**
+   * `GATEWAY_SESSION_IN_FLIGHT` (default 256): QoS 1 messages read and being stored at once; each is still
+   * acknowledged (PUBACK, in arrival order) only once stored. 1 handles them one at a time.
+   */
+  sessionInFlight?: number;
   /** `GATEWAY_SESSION_EXPIRY` (default 7d): how long the broker keeps the persistent session of a replica that is gone. */
   sessionExpiryMs: number;
   /** `GATEWAY_LIVENESS_REFRESH` (default 5s). */
@@ -112,6 +119,7 @@ export function gatewayConfigFrom(shared: PropellerConfig, env: Env, host: strin
     domainId: shared.mqtt.domainId,
     shareGroup: mqttId('GATEWAY_SHARE_GROUP', get(env, 'GATEWAY_SHARE_GROUP') ?? DEFAULT_SHARE_GROUP),
     queueCapacity: positiveInt(env, 'GATEWAY_QUEUE_CAPACITY', DEFAULT_QUEUE_CAPACITY),
+    sessionInFlight: positiveInt(env, 'GATEWAY_SESSION_IN_FLIGHT', DEFAULT_SESSION_IN_FLIGHT),
     sessionExpiryMs: duration(env, 'GATEWAY_SESSION_EXPIRY', DEFAULT_SESSION_EXPIRY_MS),
     livenessRefreshMs: duration(env, 'GATEWAY_LIVENESS_REFRESH', DEFAULT_LIVENESS_REFRESH_MS),
     protocolVersion: protocolVersion(get(env, 'GATEWAY_MQTT_VERSION')),

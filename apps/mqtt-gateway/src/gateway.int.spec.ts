@@ -199,6 +199,8 @@ describe('mqtt-gateway on the real Mosquitto and NATS', () => {
     const before = await counterValue(metrics, REJECTED_METRIC, { kind: 'create', reason: 'nats_error' });
     registry.failNext(4);
     await publish(topicsFor(place).create, { proplet_id: `unlucky-${domainId}` });
+    // Creates of other proplets are handled meanwhile (in order per proplet only): send the next one once this one gave up.
+    await waitFor(async () => (await counterValue(metrics, REJECTED_METRIC, { kind: 'create', reason: 'nats_error' })) > before, 'the create counted as nats_error');
     await publish(topicsFor(place).create, { proplet_id: `lucky-${domainId}` });
     await waitFor(() => registry.requests.some((r) => r.propletId === `lucky-${domainId}`), 'the next create');
     expect(await counterValue(metrics, REJECTED_METRIC, { kind: 'create', reason: 'nats_error' })).toBe(before + 1);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { maskUrl } from '@propeller/config';
 import { GATEWAY_LIVENESS_FILTER, gatewayLivenessKey, GatewayLivenessSchema, livenessKey, type GatewayLiveness, type NatsNames } from '@propeller/events';
-import { sendCommand } from '@propeller/eventstore';
+import { KeyedQueue, sendCommand } from '@propeller/eventstore';
 import { parseInbound, parseTopic } from '@propeller/mqtt-protocol';
 import type { Metrics } from '@propeller/telemetry';
 import type { GatewayConfig } from './config';
@@ -104,8 +104,8 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   const connectedGauge = o.metrics.gauge({ name: 'propeller_gateway_mqtt_connected', help: '1 while both MQTT connections are up' });
 
   let stopping = false;
-  // The QoS 1 message being handled (one at a time), so that stop lets it finish before disconnecting.
-  let sessionInFlight: Promise<void> = Promise.resolve();
+  // The QoS 1 messages being handled (up to `sessionInFlight` at once, in order per key), so that stop lets them finish before disconnecting.
+  const sessionQueue = new KeyedQueue();
   let connectedSince: string | undefined;
   const broker = maskUrl(config.broker);
 
@@ -168,10 +168,12 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
     const kind = parsedTopic?.kind ?? 'unknown';
     received.inc({ kind });
     const actions = route(topic, payload, parseInbound(topic, payload), { now: now(), writer: config.replica, directory: (id) => directory.status(id) });
+    // In order per proplet (registrations, liveness) and per inbox subject (one attempt's reports); concurrently otherwise.
     let key = topic;
     for (const a of actions) {
       if (a.type === 'register' && a.data.origin === 'heartbeat') directory.markRegistering(a.data.propletId);
-      if (a.type === 'liveness') key = a.propletId;
+      if (a.type === 'register' || a.type === 'liveness') key = a.type === 'register' ? a.data.propletId : a.propletId;
+      if (a.type === 'inbox') key = `${a.kind}/${a.id}`;
     }
     return {
       key,
@@ -185,12 +187,12 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   const link = new MqttLink(
     config,
     {
-      // QoS 1 kinds: handled before the PUBACK, one at a time (they are few; a crash redelivers, never loses).
+      // QoS 1 kinds: stored before their PUBACK (a crash redelivers, never loses); the link reads on while
+      // earlier ones are stored (`sessionInFlight`), these run in order per key and concurrently across keys.
       session: async (topic, payload) => {
         if (stopping) return new Promise<void>(() => undefined);
-        const run = prepare(topic, payload, 'session').run();
-        sessionInFlight = run;
-        await run;
+        const work = prepare(topic, payload, 'session');
+        await sessionQueue.push(work.key, work.run);
       },
       // QoS 0 kinds: handled concurrently across proplets, in order per proplet, reading on while the queue has room.
       heartbeats: async (topic, payload) => {
@@ -251,7 +253,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
     directory,
     mqttConnected: () => link.connected,
     idle: async () => {
-      await Promise.all([queue.idle(), sessionInFlight]);
+      await Promise.all([queue.idle(), sessionQueue.idle()]);
     },
     async stop() {
       clearInterval(refresh);
@@ -263,7 +265,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
         await link.leaveGroup().catch((e: unknown) => logger.warn({ err: e }, 'cannot leave the share group'));
       }
       stopping = true;
-      await Promise.all([queue.idle(), sessionInFlight]);
+      await Promise.all([queue.idle(), sessionQueue.idle()]);
       link.announce(false);
       await link.close();
       await reportLiveness();

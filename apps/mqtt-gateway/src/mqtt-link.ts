@@ -1,6 +1,6 @@
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { gatewaySubscriptions, type Subscription } from '@propeller/mqtt-protocol';
-import type { GatewayConfig } from './config';
+import { DEFAULT_SESSION_IN_FLIGHT, type GatewayConfig } from './config';
 
 /** Topic of a replica's own status; the broker publishes `{"replica", "connected": false}` there when the replica dies (its last-will). */
 export const gatewayStatusTopic = (domainId: string, replica: string): string => `m/${domainId}/gateway/${replica}/status`;
@@ -9,7 +9,10 @@ export const gatewayStatusTopic = (domainId: string, replica: string): string =>
 export const RECONNECT_MIN_MS = 1_000;
 export const RECONNECT_MAX_MS = 30_000;
 
-/** Handles one message; the returned promise gates reading the next message of that connection. */
+/**
+ * Handles one message. On the heartbeat connection the returned promise gates reading the next message;
+ * on the persistent session it settles when the message is handled (stored), which releases its PUBACK.
+ */
 export type MessageHandler = (topic: string, payload: Buffer, qos: number) => Promise<void>;
 
 /** Callbacks of the link. */
@@ -56,6 +59,7 @@ export class MqttLink {
       subs.filter((s) => s.qos === 1),
       handlers.session,
     );
+    pipelineAcks(this.session, handlers.session, config.sessionInFlight ?? DEFAULT_SESSION_IN_FLIGHT);
     this.heartbeats = this.#open('heartbeats', { clientId: config.heartbeatClientId, clean: true }, subs.filter((s) => s.qos === 0), handlers.heartbeats);
   }
 
@@ -78,7 +82,8 @@ export class MqttLink {
   /**
    * Leaves the share group of the persistent session (unsubscribes its QoS 1 filters), so the broker
    * routes them to the other replicas only. Resolves on the UNSUBACK, by which time every message the
-   * broker sent before it has been handled (the session handles its messages one at a time, in order).
+   * broker sent before it has been read and handed to the handler (packets are read in order); the
+   * gateway then waits for their handling (`idle`).
    */
   async leaveGroup(): Promise<void> {
     if (this.session.connected) await this.session.unsubscribeAsync(this.#sessionFilters);
@@ -141,6 +146,64 @@ export class MqttLink {
     client.on('error', (err) => this.events.onError(err, which));
     return client;
   }
+}
+
+type PacketSender = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
+
+/**
+ * Lets the persistent session read on while earlier QoS 1 messages are still being stored, without
+ * acknowledging any of them early. mqtt.js sends a message's PUBACK from the callback of `handleMessage`
+ * and reads the next packet only after it; here `handleMessage` answers at once (while fewer than
+ * `inFlight` messages are being handled, else when one finishes) and the PUBACK itself is held until the
+ * handler's promise settled, then sent in the order the messages arrived (MQTT 5 §4.6). So many results
+ * are stored with one NATS write and acknowledged with one MQTT write, and a crash still loses none: the
+ * broker redelivers every message whose PUBACK was not sent. PUBACKs held when the connection drops are
+ * not sent on the next one (the broker redelivers those messages; the inbox's message ids make the copies
+ * duplicates). Relies on mqtt.js's `_sendPacket` (5.x); `inFlight` 1 keeps one message at a time.
+ */
+export function pipelineAcks(client: MqttClient, handler: MessageHandler, inFlight: number): void {
+  const handled = new Map<number, Promise<void>>();
+  let acks: Promise<void> = Promise.resolve();
+  let connection = 0;
+  let running = 0;
+  let waiting: (() => void) | undefined;
+  client.on('close', () => {
+    connection += 1;
+    handled.clear();
+  });
+  const internals = client as unknown as { _sendPacket: PacketSender };
+  const send: PacketSender = internals._sendPacket.bind(client);
+  internals._sendPacket = (packet, cb, ...rest) => {
+    const done = packet.cmd === 'puback' && packet.messageId !== undefined ? handled.get(packet.messageId) : undefined;
+    if (done === undefined) {
+      send(packet, cb, ...rest);
+      return;
+    }
+    handled.delete(packet.messageId as number);
+    const on = connection;
+    acks = acks.then(() => done).then(() => {
+      if (on === connection && client.connected) send(packet);
+    });
+    // Read on now: the PUBACK goes out once the message is handled.
+    cb?.();
+  };
+  client.handleMessage = (packet: IPublishPacket, done: (err?: Error) => void) => {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const settled = handler(packet.topic, payload, packet.qos).then(
+      () => undefined,
+      () => undefined,
+    );
+    if (packet.qos > 0 && packet.messageId !== undefined) handled.set(packet.messageId, settled);
+    running += 1;
+    void settled.then(() => {
+      running -= 1;
+      const next = waiting;
+      waiting = undefined;
+      next?.();
+    });
+    if (running < inFlight) done();
+    else waiting = () => done();
+  };
 }
 
 function firstConnect(client: MqttClient, timeoutMs: number): Promise<void> {
