@@ -284,6 +284,9 @@ export function commandSubjectFor(names: NatsNames, command: CommandName): strin
   return names.commandSubject(c.aggregate, c.name);
 }
 
+/** A command request before its data is checked; built once (zod compiles a schema on first use). */
+const CommandRequestSchema = z.object({ meta: CommandMetaSchema, data: z.unknown() });
+
 /**
  * Validates a request for `name` (meta, data, fencing token) and returns the typed command.
  * Throws `InvalidError` naming the command and the field (e.g. `data.channel.layout`).
@@ -293,7 +296,7 @@ export function parseCommand(name: string, raw: unknown): AnyCommand;
 export function parseCommand(name: string, raw: unknown): AnyCommand {
   if (!isCommandName(name)) throw InvalidError.field('command', name, 'is not a known command');
   const c: CommandDefinition = COMMAND_CATALOG[name];
-  const request = parseOrThrow(z.object({ meta: CommandMetaSchema, data: z.unknown() }), raw, `command ${name}`);
+  const request = parseOrThrow(CommandRequestSchema, raw, `command ${name}`);
   if (c.fenced && request.meta.fencingToken === undefined) {
     throw InvalidError.field('meta.fencingToken', undefined, `command ${name}: required (sent by a lease holder)`);
   }
