@@ -18,7 +18,11 @@ describe('connectNats (real NATS)', () => {
           },
         });
       });
-      b.subscribe(`${subject}.echo`, { callback: (_e, m) => m.respond(m.data) });
+      b.subscribe(`${subject}.echo`, {
+        callback: (_e, m) => {
+          m.respond(m.data);
+        },
+      });
       await b.flush();
       // One turn of the event loop: every publish is joined into one write.
       for (let i = 0; i < 5000; i++) a.publish(subject, String(i));

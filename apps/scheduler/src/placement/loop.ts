@@ -59,7 +59,7 @@ export interface PlacementLoopOptions {
   loadBalancingRatio?: number;
   /** `healthMonitor.autoEvacuateTasks` (default true): move the tasks of a failed or deregistered proplet. */
   autoEvacuateTasks?: boolean;
-  /** Commands in flight at once (default 64). */
+  /** Commands in flight at once (default 256). */
   maxInFlight?: number;
   /** Reply timeout of each command the loop sends (default 5 s). */
   commandTimeoutMs?: number;
@@ -653,7 +653,7 @@ export class PlacementLoop {
       done(refused);
       settle(refused ? undefined : answer);
     };
-    const max = this.o.maxInFlight ?? 64;
+    const max = this.o.maxInFlight ?? 256;
     const go = (): void => {
       this.sending++;
       void run().finally(() => {

@@ -593,6 +593,17 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     const wrong = completed.filter((t) => t.results !== String(Number(t.inputs[0]) + Number(t.inputs[1]))).length;
     const statuses: Record<string, number> = {};
     for (const s of ['pending', 'scheduled', 'running', 'completed', 'failed']) statuses[s] = await countByStatus(api, s);
+    // A task that did not finish is a defect to chase: keep the timelines of a few, with the device's view.
+    const unfinished: Array<{ id: string; status: string; start_reached_device_at: number | null; events: unknown[] }> = [];
+    for (const s of ['pending', 'scheduled', 'running', 'failed']) {
+      if ((statuses[s] ?? 0) === 0 || unfinished.length >= 5) continue;
+      const page = await getJson<{ tasks: ListedTask[] }>(`${api.base}/tasks?status=${s}&limit=${5 - unfinished.length}`);
+      for (const t of page.tasks) {
+        const tl = await getJson<{ events: unknown[] }>(`${api.base}/tasks/${t.id}/events`).catch(() => ({ events: [] }));
+        unfinished.push({ id: t.id, status: t.status, start_reached_device_at: deviceAt.get(t.id) ?? null, events: tl.events });
+      }
+    }
+    if (unfinished.length > 0) ctx.log(`scheduling ${part}: ${unfinished.length} unfinished task(s), timelines in the results: ${unfinished.map((u) => `${u.id} (${u.status})`).join(', ')}`);
     const p2Filled = half?.traces.map(fill) ?? [];
     await fillFromTimelines(api, p2Filled, TIMELINE_SAMPLE);
     const latencyFrom = half ? p2Filled : p1Filled;
@@ -658,6 +669,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
             cpu_seconds: half.cpu,
           }
         : null,
+      unfinished_sample: unfinished,
       totals: { created: traces.length, by_status: statuses, wrong_results: wrong, create_errors: api.errors, create_answers_by_status: api.statuses, first_create_error: api.firstError || null, invalid_starts: invalid },
       counted: 'tasks GET /tasks?status=completed lists with finished_at inside the window',
     };
