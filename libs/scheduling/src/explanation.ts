@@ -115,7 +115,41 @@ export class RejectionTally {
   }
 }
 
-const bytes = (v: unknown): number => Buffer.byteLength(JSON.stringify(v), 'utf8');
+/**
+ * `Buffer.byteLength(JSON.stringify(v))` without building the JSON: strings of printable ASCII
+ * without `"` or `\\` (ids, counts, messages — nearly always) are counted by length, anything else by
+ * stringifying that string alone. For the plain values of an explanation (strings, numbers, arrays,
+ * plain objects); an explanation is measured once per reason and note at every decision.
+ */
+export function jsonBytes(v: unknown): number {
+  if (typeof v === 'string') {
+    for (let i = 0; i < v.length; i++) {
+      const c = v.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return Buffer.byteLength(JSON.stringify(v), 'utf8');
+    }
+    return v.length + 2;
+  }
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v).length : 4;
+  if (Array.isArray(v)) {
+    let n = 2 + Math.max(0, v.length - 1);
+    for (const x of v) n += x === undefined || typeof x === 'function' ? 4 : jsonBytes(x);
+    return n;
+  }
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    let n = 2;
+    let fields = 0;
+    for (const k in v) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x === undefined || typeof x === 'function') continue;
+      n += jsonBytes(k) + 1 + jsonBytes(x);
+      fields++;
+    }
+    return n + Math.max(0, fields - 1);
+  }
+  return Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8');
+}
+
+const bytes = jsonBytes;
 
 /**
  * Assembles an explanation under the byte cap: reasons first (they are what an operator acts on),

@@ -87,8 +87,9 @@ export class FleetIndex {
   private rowsEpoch = -1;
   /** Slot by id, for a live index (the fleet's map), to follow the ledger's `forget`s without a rebuild. */
   private slotById: ReadonlyMap<string, number> | undefined;
-  /** Scratch of `n` indexes for a decision (the fallback candidates), reused instead of allocated per decision. */
+  /** Scratch arrays of `n` indexes for a decision (its fallback candidates, its WAMR devices), reused instead of allocated per decision. */
   scratch: Int32Array;
+  scratch2: Int32Array;
 
   /**
    * @param previous an index whose ranking is reused when it has the same ids at the same places (a proplet changed, none joined or left).
@@ -115,6 +116,7 @@ export class FleetIndex {
     this.profile = new Int32Array(cap);
     this.rows = new Int32Array(cap);
     this.scratch = new Int32Array(cap);
+    this.scratch2 = new Int32Array(cap);
     for (const c of candidates) for (const cap of c.capabilities) if (!this.capabilityIds.has(cap)) this.capabilityIds.set(cap, this.capabilityIds.size);
     this.capWords = Math.max(1, Math.ceil(this.capabilityIds.size / 32));
     this.capBits = new Uint32Array(cap * this.capWords);
@@ -277,6 +279,7 @@ export class FleetIndex {
     this.profile = widen(this.profile, cap);
     this.rows = widen(this.rows, cap);
     this.scratch = new Int32Array(cap);
+    this.scratch2 = new Int32Array(cap);
     this.capBits = widen(this.capBits, cap * this.capWords);
     for (const col of this.labelColumns.values()) col.ids = widen(col.ids, cap);
     this.cap = cap;

@@ -1,13 +1,17 @@
 import type { PropletType } from '@propeller/events';
 import { WAMR_MAX_START_BYTES } from '@propeller/mqtt-protocol';
 import { classifyTask, DEFAULT_COMPUTE_KEYWORDS, DEFAULT_EDGE_KEYWORDS, DEFAULT_LOAD_BALANCING_RATIO, hybridPreference } from './classify';
-import { buildExplanation, fmtCount, MAX_EXAMPLES, RejectionTally, reasonKeys, type Explanation, type Note, type Reason } from './explanation';
+import { buildExplanation, fmtCount, MAX_EXAMPLES as MAX_EXAMPLES_IMPORTED, RejectionTally, reasonKeys, type Explanation, type Note, type Reason } from './explanation';
 import { CapacityLedger, type LedgerView, type Reservation, type ReservationColumns } from './ledger';
 import { formatCpu, formatMemory } from './quantity';
 import { fleetIndex, HEALTH_CODES, type Fleet, type FleetIndex } from './fleet';
-import { sharesChannelWithWamr, taskFacts, WAMR_CHANNEL_WINDOW_MS, type Rejection, type TaskFacts } from './rules';
+import { sharesChannelWithWamr as sharesChannelWithWamrImported, taskFacts, WAMR_CHANNEL_WINDOW_MS, type Rejection, type TaskFacts } from './rules';
 import type { Candidate, PolicyName, SchedulingTask } from './types';
 
+// Local bindings for what the hot loops read per candidate: the CommonJS that tsx and SWC emit reads
+// an imported binding through a getter at every use, which shows in a profile over 10,000 proplets.
+const MAX_EXAMPLES = MAX_EXAMPLES_IMPORTED;
+const sharesChannelWithWamr = sharesChannelWithWamrImported;
 
 /** Default scheduling policy (`SCHEDULER_TYPE`). */
 export const DEFAULT_POLICY: PolicyName = 'hybrid';
@@ -214,6 +218,8 @@ function staticCheck(fx: FleetIndex, t: TaskFacts): StaticCheck {
       }
     }
     pre[p] = r === undefined ? -1 : r.slot;
+    // The start size is the next rule after the labels: with none, it is a verdict on the whole profile too.
+    if (r === undefined && post[p] === 1 && t.labels.length === 0) pre[p] = t.rejections.wamrStartSize.slot;
   }
   const labelIds: Int32Array[] = [];
   const labelWant = new Int32Array(t.labels.length);
@@ -246,19 +252,32 @@ function rejectionsBySlot(t: TaskFacts): Rejection[] {
  * array order, as counting them one by one would.
  */
 function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly Rejection[], tally: RejectionTally): void {
-  const examples = new Map<number, number[]>();
+  // Per slot, the smallest `MAX_EXAMPLES` member indexes seen so far, ascending (-1: none).
+  const ex = new Int32Array(bySlot.length * MAX_EXAMPLES).fill(-1);
   for (let p = 0; p < fx.profiles; p++) {
     const slot = s.pre[p] as number;
     if (slot < 0 || fx.profileSize[p] === 0) continue;
     const r = bySlot[slot] as Rejection;
     tally.count(r, undefined, fx.profileSize[p] as number);
-    const ex = examples.get(slot);
-    if (ex === undefined) examples.set(slot, [...fx.firstOf(p)]);
-    else ex.push(...fx.firstOf(p));
+    for (const i of fx.firstOf(p)) {
+      // Insertion into the slot's short sorted list; members of one profile are distinct from others'.
+      const base = slot * MAX_EXAMPLES;
+      let k = MAX_EXAMPLES - 1;
+      const last = ex[base + k] as number;
+      if (last >= 0 && last < i) break;
+      while (k > 0 && ((ex[base + k - 1] as number) < 0 || (ex[base + k - 1] as number) > i)) {
+        ex[base + k] = ex[base + k - 1] as number;
+        k--;
+      }
+      ex[base + k] = i;
+    }
   }
-  for (const [slot, ex] of examples) {
-    ex.sort((x, y) => x - y);
-    for (let k = 0; k < ex.length && k < MAX_EXAMPLES; k++) tally.example(bySlot[slot] as Rejection, (fx.items[ex[k] as number] as Candidate).id);
+  for (let slot = 0; slot < bySlot.length; slot++) {
+    for (let k = 0; k < MAX_EXAMPLES; k++) {
+      const i = ex[slot * MAX_EXAMPLES + k] as number;
+      if (i < 0) break;
+      tally.example(bySlot[slot] as Rejection, (fx.items[i] as Candidate).id);
+    }
   }
 }
 
@@ -376,7 +395,10 @@ class Pass {
   private readonly s: StaticCheck;
   private readonly cols: ReservationColumns | undefined;
   private readonly needsReservation: boolean;
-  private readonly deferredWamr: number[] = [];
+  // WAMR devices that passed every other rule (indexes, `deferred` of them), judged after the pass;
+  // the index's second scratch array.
+  private readonly deferredWamr: Int32Array;
+  private deferred = 0;
   // Feasible candidates of the other type, scored only if the preferred type has none: the index's
   // scratch array (sized with the fleet, reused by every decision; not an array grown by pushes).
   private readonly fallback: Int32Array;
@@ -395,6 +417,7 @@ class Pass {
   ) {
     this.tally = new RejectionTally(t.slots);
     this.fallback = fx.scratch;
+    this.deferredWamr = fx.scratch2;
     this.s = staticCheck(fx, t);
     this.pinSeen = t.pin !== undefined && this.s.pinTo > this.s.pinFrom;
     // A `CapacityLedger` is read as columns; any other `LedgerView` with one `get` per proplet.
@@ -411,7 +434,8 @@ class Pass {
     if (t.pin === undefined) {
       // Health … capability: counted per profile; only candidates of passing profiles are judged.
       countRejectedProfiles(fx, s, rejectionsBySlot(t), this.tally);
-      this.scan(undefined, undefined);
+      if (this.cols !== undefined) this.fastScan(this.cols);
+      else this.scan(undefined, undefined);
     } else {
       // The pin rule comes first: every candidate but the pinned ones (the same id) is rejected by it.
       const pinned = Int32Array.from(fx.byRank.subarray(s.pinFrom, s.pinTo)).sort();
@@ -429,7 +453,8 @@ class Pass {
       this.scan(pinned, rejectionsBySlot(t));
     }
     // The channel rule needs the other WAMR devices of the channel, judged once the pass is over.
-    for (const i of this.deferredWamr) {
+    for (let k = 0; k < this.deferred; k++) {
+      const i = this.deferredWamr[k] as number;
       const c = fx.items[i] as Candidate;
       const r = sharesChannelWithWamr(c, t, fx.otherWamrHeard(i, this.now, this.windowMs));
       if (r !== undefined) this.tally.add(r, c.id);
@@ -515,8 +540,193 @@ class Pass {
           continue;
         }
       }
-      if (wamr[i] === 1) this.deferredWamr.push(i);
+      if (wamr[i] === 1) this.deferredWamr[this.deferred++] = i;
       else this.accept(i, rCpu, rMemory, rTasks);
+    }
+  }
+
+  /**
+   * `scan` over every candidate with a `CapacityLedger` (the scheduler's case), written for the
+   * optimiser: everything read once into locals, each type's count and best kept in locals and
+   * written to `picks` at the end, the feasible candidate accepted inline. Decides what `scan` and
+   * `accept` decide (the order of the candidates scored does not matter: the policies' orders are
+   * total, the rank breaking the last tie); WAMR devices are still kept for the channel rule.
+   */
+  private fastScan(cols: ReservationColumns): void {
+    const fx = this.fx;
+    const t = this.t;
+    const s = this.s;
+    const items = fx.items;
+    const profile = fx.profile;
+    const pre = s.pre;
+    const post = s.post;
+    const labelIds = s.labelIds;
+    const labelWant = s.labelWant;
+    const labels = labelIds.length;
+    const maxTasksCol = fx.maxTasks;
+    const cpuCol = fx.cpu;
+    const memoryCol = fx.memory;
+    const wamr = fx.wamr;
+    const typeCol = fx.type;
+    const rankCol = fx.rank;
+    const slotOf = cols.slotOf;
+    const reservedCpu = cols.cpu;
+    const reservedMemory = cols.memory;
+    const reservedTasks = cols.tasks;
+    const needs = this.needsReservation;
+    const wantCpu = t.cpuMillis;
+    const wantMemory = t.memoryBytes;
+    const rr = this.policy === 'roundrobin';
+    const preferred = this.preferredCode;
+    const cursor = this.cursorRanks;
+    const fallback = this.fallback;
+    const unreportedCpu = this.unreportedCpu;
+    const unreportedMemory = this.unreportedMemory;
+    const rejections = t.rejections;
+    let fallbacks = this.fallbacks;
+    let count0 = 0;
+    let count1 = 0;
+    // resource-aware / hybrid: the best of each type (-1: none yet).
+    let best0 = -1;
+    let share0 = -Infinity;
+    let tasks0 = 0;
+    let rank0 = 0;
+    let best1 = -1;
+    let share1 = -Infinity;
+    let tasks1 = 0;
+    let rank1 = 0;
+    // roundrobin: the smallest rank, and the smallest at or after the cursor, of each type.
+    let first0 = -1;
+    let firstRank0 = 0;
+    let next0 = -1;
+    let nextRank0 = 0;
+    let first1 = -1;
+    let firstRank1 = 0;
+    let next1 = -1;
+    let nextRank1 = 0;
+    const n = fx.n;
+    next: for (let i = 0; i < n; i++) {
+      const p = profile[i] as number;
+      if ((pre[p] as number) >= 0) continue;
+      for (let j = 0; j < labels; j++) {
+        if ((labelIds[j] as Int32Array)[i] !== labelWant[j]) {
+          this.reject(rejections.label[j] as Rejection, i);
+          continue next;
+        }
+      }
+      if (post[p] === 1) {
+        this.reject(rejections.wamrStartSize, i);
+        continue;
+      }
+      const maxTasks = maxTasksCol[i] as number;
+      const cpu = cpuCol[i] as number;
+      const memory = memoryCol[i] as number;
+      let rCpu = 0;
+      let rMemory = 0;
+      let rTasks = 0;
+      if (needs || maxTasks === maxTasks) {
+        const row = slotOf[i] as number;
+        rCpu = reservedCpu[row] as number;
+        rMemory = reservedMemory[row] as number;
+        rTasks = reservedTasks[row] as number;
+        if (maxTasks === maxTasks && rTasks >= maxTasks) {
+          this.reject(rejections.maxTasks, i);
+          continue;
+        }
+        if (wantCpu !== 0 && cpu === cpu && cpu - rCpu < wantCpu) {
+          this.reject(rejections.cpu, i, cpu - rCpu);
+          continue;
+        }
+        if (wantMemory !== 0 && memory === memory && memory - rMemory < wantMemory) {
+          this.reject(rejections.memory, i, memory - rMemory);
+          continue;
+        }
+      }
+      if (wamr[i] === 1) {
+        this.deferredWamr[this.deferred++] = i;
+        continue;
+      }
+      // Accepted (as `accept` does).
+      if (wantCpu > 0 && cpu !== cpu) {
+        if (unreportedCpu.examples.length < MAX_EXAMPLES) unreportedCpu.add((items[i] as Candidate).id);
+        else unreportedCpu.count++;
+      }
+      if (wantMemory > 0 && memory !== memory) {
+        if (unreportedMemory.examples.length < MAX_EXAMPLES) unreportedMemory.add((items[i] as Candidate).id);
+        else unreportedMemory.count++;
+      }
+      const type = typeCol[i] as number;
+      if (type === 0) count0++;
+      else count1++;
+      if (preferred >= 0 && type !== preferred) {
+        fallback[fallbacks++] = i;
+        continue;
+      }
+      const rank = rankCol[i] as number;
+      if (rr) {
+        if (type === 0) {
+          if (first0 < 0 || rank < firstRank0) {
+            first0 = i;
+            firstRank0 = rank;
+          }
+          if (cursor >= 0 && rank >= cursor && (next0 < 0 || rank < nextRank0)) {
+            next0 = i;
+            nextRank0 = rank;
+          }
+        } else {
+          if (first1 < 0 || rank < firstRank1) {
+            first1 = i;
+            firstRank1 = rank;
+          }
+          if (cursor >= 0 && rank >= cursor && (next1 < 0 || rank < nextRank1)) {
+            next1 = i;
+            nextRank1 = rank;
+          }
+        }
+        continue;
+      }
+      // `shareAt`, inline.
+      let share = Infinity;
+      if (cpu === cpu) share = Math.min(share, cpu > 0 ? (cpu - rCpu - wantCpu) / cpu : 0);
+      if (memory === memory) share = Math.min(share, memory > 0 ? (memory - rMemory - wantMemory) / memory : 0);
+      if (maxTasks === maxTasks) share = Math.min(share, maxTasks > 0 ? (maxTasks - rTasks - 1) / maxTasks : 0);
+      if (share === Infinity) share = 1 / (1 + rTasks);
+      if (type === 0) {
+        if (best0 < 0 || share > share0 || (share === share0 && (rTasks < tasks0 || (rTasks === tasks0 && rank < rank0)))) {
+          best0 = i;
+          share0 = share;
+          tasks0 = rTasks;
+          rank0 = rank;
+        }
+      } else if (best1 < 0 || share > share1 || (share === share1 && (rTasks < tasks1 || (rTasks === tasks1 && rank < rank1)))) {
+        best1 = i;
+        share1 = share;
+        tasks1 = rTasks;
+        rank1 = rank;
+      }
+    }
+    this.fallbacks = fallbacks;
+    const [p0, p1] = this.picks as [Best, Best];
+    p0.count += count0;
+    p1.count += count1;
+    if (rr) {
+      if (first0 >= 0) this.offerRoundRobin(p0, first0, firstRank0, next0, nextRank0);
+      if (first1 >= 0) this.offerRoundRobin(p1, first1, firstRank1, next1, nextRank1);
+    } else {
+      if (best0 >= 0 && beatsAt(share0, tasks0, rank0, p0)) setBest(p0, items[best0], rank0, share0, tasks0);
+      if (best1 >= 0 && beatsAt(share1, tasks1, rank1, p1)) setBest(p1, items[best1], rank1, share1, tasks1);
+    }
+  }
+
+  private offerRoundRobin(p: Best, first: number, firstRank: number, next: number, nextRank: number): void {
+    const items = this.fx.items;
+    if (p.first === undefined || firstRank < p.firstRank) {
+      p.first = items[first];
+      p.firstRank = firstRank;
+    }
+    if (next >= 0 && (p.next === undefined || nextRank < p.nextRank)) {
+      p.next = items[next];
+      p.nextRank = nextRank;
     }
   }
 
@@ -602,6 +812,13 @@ class Pass {
     }
     return p;
   }
+}
+
+function setBest(p: Best, c: Candidate | undefined, rank: number, share: number, tasks: number): void {
+  p.best = c;
+  p.bestRank = rank;
+  p.bestShare = share;
+  p.bestTasks = tasks;
 }
 
 function unreportedNote(resource: 'cpu' | 'memory', amount: string, u: Unreported, feasible: number, chosen: Candidate): Note {
