@@ -79,6 +79,11 @@ export class FleetIndex {
   private readonly profileFirst: Array<number[] | undefined> = [];
   private profileIds = new Map<string | number, number>();
   private readonly freeProfiles: number[] = [];
+  // `membersByProfile`: the members in profile order, each profile's range, and whether they are stale.
+  private memberOrder = new Int32Array(0);
+  private memberStart = new Int32Array(0);
+  private memberCursor = new Int32Array(0);
+  private membersDirty = true;
   /** Label columns, built on first use of a key: interned value per candidate, -1 when absent. */
   private readonly labelColumns = new Map<string, MutableLabelColumn>();
   /** The ledger rows of the candidates for one ledger (`reservationColumns`), kept in step with the slots. */
@@ -174,11 +179,15 @@ export class FleetIndex {
       this.rowFor(i);
       return;
     }
-    this.leaveProfile(i);
+    // A heartbeat (only `lastHeardAt` new) or a capacity change keeps the profile: nothing to move there.
+    const oldKey = this.profileKey(i);
     this.leaveChannel(i);
     this.writeColumns(i, c);
     this.joinChannel(i);
-    this.joinProfile(i);
+    if (this.profileKey(i) !== oldKey) {
+      this.leaveProfile(i, oldKey);
+      this.joinProfile(i);
+    }
     this.writeLabels(i);
     if (old.id !== c.id) {
       this.reRank(i);
@@ -206,7 +215,7 @@ export class FleetIndex {
   /** Removes the candidate at index `i`; the last one takes its place (its index becomes `i`). */
   swapRemove(i: number): void {
     const last = this.n - 1;
-    this.leaveProfile(i);
+    this.leaveProfile(i, this.profileKey(i));
     this.leaveChannel(i);
     this.removeRank(i);
     if (i !== last) this.move(last, i);
@@ -218,6 +227,7 @@ export class FleetIndex {
   /** Moves the candidate at `from` (the last) to the free index `to` (< `from`). */
   private move(from: number, to: number): void {
     const items = this.items;
+    this.membersDirty = true;
     items[to] = items[from] as Candidate;
     this.health[to] = this.health[from] as number;
     this.cordoned[to] = this.cordoned[from] as number;
@@ -391,6 +401,7 @@ export class FleetIndex {
 
   /** Every candidate's profile from scratch, in array order. */
   private buildProfiles(): void {
+    this.membersDirty = true;
     this.profileIds = new Map();
     this.freeProfiles.length = 0;
     for (const a of [this.profileHealth, this.profileCordoned, this.profileType, this.profileDeviceType, this.profileWamr, this.profileSample, this.profileSize, this.profileFirst]) a.length = 0;
@@ -398,6 +409,7 @@ export class FleetIndex {
   }
 
   private joinProfile(i: number): void {
+    this.membersDirty = true;
     const key = this.profileKey(i);
     let p = this.profileIds.get(key);
     if (p === undefined) {
@@ -427,12 +439,14 @@ export class FleetIndex {
     }
   }
 
-  private leaveProfile(i: number): void {
+  /** Takes candidate `i` out of its profile; `key` is the profile's key (of `i`'s columns before they changed). */
+  private leaveProfile(i: number, key: string | number): void {
+    this.membersDirty = true;
     const p = this.profile[i] as number;
     const size = (this.profileSize[p] as number) - 1;
     this.profileSize[p] = size;
     if (size === 0) {
-      this.profileIds.delete(this.profileKey(i));
+      this.profileIds.delete(key);
       this.freeProfiles.push(p);
       this.profileFirst[p] = [];
       return;
@@ -457,6 +471,37 @@ export class FleetIndex {
       this.profileFirst[p] = first;
     }
     return first;
+  }
+
+  /**
+   * Every candidate index grouped by profile, each profile's members in array order:
+   * `order[start[p]] … order[start[p + 1] - 1]`. Built by one counting sort when a profile gained or
+   * lost a member or an index moved since the last call (not for a heartbeat or a capacity change),
+   * so the pass can take a whole profile's verdict once and walk only passing profiles' members,
+   * whose branches then go the same way member after member.
+   */
+  membersByProfile(): { readonly order: Int32Array; readonly start: Int32Array } {
+    const profiles = this.profileSize.length;
+    if (this.membersDirty || this.memberStart.length !== profiles + 1) {
+      if (this.memberOrder.length < this.n) this.memberOrder = new Int32Array(this.cap);
+      if (this.memberStart.length !== profiles + 1) this.memberStart = new Int32Array(profiles + 1);
+      const start = this.memberStart;
+      const sizes = this.profileSize;
+      start[0] = 0;
+      for (let p = 0; p < profiles; p++) start[p + 1] = (start[p] as number) + (sizes[p] as number);
+      // Fill each profile's range in array order, using the range ends as cursors.
+      const cursor = this.memberCursor.length >= profiles ? this.memberCursor : (this.memberCursor = new Int32Array(Math.max(16, profiles * 2)));
+      cursor.set(start.subarray(0, profiles));
+      const profile = this.profile;
+      const order = this.memberOrder;
+      for (let i = 0; i < this.n; i++) {
+        const p = profile[i] as number;
+        order[cursor[p] as number] = i;
+        cursor[p] = (cursor[p] as number) + 1;
+      }
+      this.membersDirty = false;
+    }
+    return { order: this.memberOrder, start: this.memberStart };
   }
 
   /** A member of profile `p` whose capability bits stand for the profile's. */

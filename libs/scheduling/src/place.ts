@@ -247,34 +247,44 @@ function rejectionsBySlot(t: TaskFacts): Rejection[] {
 }
 
 /**
- * Counts, profile by profile, the candidates whose profile a static rule rejects (all of them, or
- * only those in `only` when a pin leaves a few to judge), each reason with its first examples in
- * array order, as counting them one by one would.
+ * Counts, profile by profile, the candidates whose profile a static rule rejects, each reason's
+ * first examples (in array order, as counting them one by one would) kept in `top` (see `keepExample`).
  */
-function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly Rejection[], tally: RejectionTally): void {
-  // Per slot, the smallest `MAX_EXAMPLES` member indexes seen so far, ascending (-1: none).
-  const ex = new Int32Array(bySlot.length * MAX_EXAMPLES).fill(-1);
+function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly Rejection[], tally: RejectionTally, top: Int32Array): void {
   for (let p = 0; p < fx.profiles; p++) {
     const slot = s.pre[p] as number;
     if (slot < 0 || fx.profileSize[p] === 0) continue;
-    const r = bySlot[slot] as Rejection;
-    tally.count(r, undefined, fx.profileSize[p] as number);
-    for (const i of fx.firstOf(p)) {
-      // Insertion into the slot's short sorted list; members of one profile are distinct from others'.
-      const base = slot * MAX_EXAMPLES;
-      let k = MAX_EXAMPLES - 1;
-      const last = ex[base + k] as number;
-      if (last >= 0 && last < i) break;
-      while (k > 0 && ((ex[base + k - 1] as number) < 0 || (ex[base + k - 1] as number) > i)) {
-        ex[base + k] = ex[base + k - 1] as number;
-        k--;
-      }
-      ex[base + k] = i;
-    }
+    tally.count(bySlot[slot] as Rejection, undefined, fx.profileSize[p] as number);
+    // A profile's first members are ascending: once one is not kept, the later ones are not either.
+    for (const i of fx.firstOf(p)) if (!keepExample(top, slot, i)) break;
   }
+}
+
+/**
+ * Keeps candidate index `i` among the `MAX_EXAMPLES` smallest of its reason `slot` in `top`
+ * (`MAX_EXAMPLES` entries per slot, ascending, -1 for none yet); returns whether it was kept.
+ * Indexes are offered once each, in any order.
+ */
+function keepExample(top: Int32Array, slot: number, i: number): boolean {
+  const base = slot * MAX_EXAMPLES;
+  let k = MAX_EXAMPLES - 1;
+  const last = top[base + k] as number;
+  if (last >= 0 && last < i) return false;
+  while (k > 0) {
+    const prev = top[base + k - 1] as number;
+    if (prev >= 0 && prev < i) break;
+    top[base + k] = prev;
+    k--;
+  }
+  top[base + k] = i;
+  return true;
+}
+
+/** Records the examples kept in `top`, each reason's in array order. */
+function emitExamples(fx: FleetIndex, top: Int32Array, bySlot: readonly Rejection[], tally: RejectionTally): void {
   for (let slot = 0; slot < bySlot.length; slot++) {
     for (let k = 0; k < MAX_EXAMPLES; k++) {
-      const i = ex[slot * MAX_EXAMPLES + k] as number;
+      const i = top[slot * MAX_EXAMPLES + k] as number;
       if (i < 0) break;
       tally.example(bySlot[slot] as Rejection, (fx.items[i] as Candidate).id);
     }
@@ -433,9 +443,14 @@ class Pass {
     const s = this.s;
     if (t.pin === undefined) {
       // Health … capability: counted per profile; only candidates of passing profiles are judged.
-      countRejectedProfiles(fx, s, rejectionsBySlot(t), this.tally);
-      if (this.cols !== undefined) this.fastScan(this.cols);
+      // The examples of the reasons counted per profile and in `fastScan` are the smallest indexes
+      // kept in `top`; `scan` (reasons apart from the profiles') gives its own in array order.
+      const bySlot = rejectionsBySlot(t);
+      const top = new Int32Array(t.slots * MAX_EXAMPLES).fill(-1);
+      countRejectedProfiles(fx, s, bySlot, this.tally, top);
+      if (this.cols !== undefined) this.fastScan(this.cols, top);
       else this.scan(undefined, undefined);
+      emitExamples(fx, top, bySlot, this.tally);
     } else {
       // The pin rule comes first: every candidate but the pinned ones (the same id) is rejected by it.
       const pinned = Int32Array.from(fx.byRank.subarray(s.pinFrom, s.pinTo)).sort();
@@ -547,17 +562,23 @@ class Pass {
 
   /**
    * `scan` over every candidate with a `CapacityLedger` (the scheduler's case), written for the
-   * optimiser: everything read once into locals, each type's count and best kept in locals and
-   * written to `picks` at the end, the feasible candidate accepted inline. Decides what `scan` and
-   * `accept` decide (the order of the candidates scored does not matter: the policies' orders are
-   * total, the rank breaking the last tie); WAMR devices are still kept for the channel rule.
+   * optimiser and the branch predictor: profile by profile (`FleetIndex.membersByProfile`), so a
+   * rejected profile is skipped whole and, within a passing one, type, WAMR and start-size verdict
+   * are the same for every member; columns read once into locals; each type's count and best kept
+   * in locals and written to `picks` at the end; the feasible candidate accepted inline.
+   *
+   * Decides what `scan` and `accept` decide. The order does not matter to the scores (the policies'
+   * orders are total, the rank breaking the last tie); examples are the smallest indexes of each
+   * reason (`keepExample` into `top`), and of the unreported notes, the smallest among the
+   * candidates accepted here, ahead of the WAMR devices accepted after the channel rule — the
+   * array order `scan` gives them. WAMR devices are kept in array order for the channel rule.
    */
-  private fastScan(cols: ReservationColumns): void {
+  private fastScan(cols: ReservationColumns, top: Int32Array): void {
     const fx = this.fx;
     const t = this.t;
     const s = this.s;
-    const items = fx.items;
-    const profile = fx.profile;
+    const tally = this.tally;
+    const { order, start } = fx.membersByProfile();
     const pre = s.pre;
     const post = s.post;
     const labelIds = s.labelIds;
@@ -566,8 +587,6 @@ class Pass {
     const maxTasksCol = fx.maxTasks;
     const cpuCol = fx.cpu;
     const memoryCol = fx.memory;
-    const wamr = fx.wamr;
-    const typeCol = fx.type;
     const rankCol = fx.rank;
     const slotOf = cols.slotOf;
     const reservedCpu = cols.cpu;
@@ -580,10 +599,18 @@ class Pass {
     const preferred = this.preferredCode;
     const cursor = this.cursorRanks;
     const fallback = this.fallback;
-    const unreportedCpu = this.unreportedCpu;
-    const unreportedMemory = this.unreportedMemory;
+    const deferredWamr = this.deferredWamr;
     const rejections = t.rejections;
+    const startSize = rejections.wamrStartSize;
+    const maxTasksRule = rejections.maxTasks;
+    const cpuRule = rejections.cpu;
+    const memoryRule = rejections.memory;
+    // The unreported notes' first examples among the candidates accepted here (smallest indexes).
+    const unreported = new Int32Array(2 * MAX_EXAMPLES).fill(-1);
+    let unreportedCpu = 0;
+    let unreportedMemory = 0;
     let fallbacks = this.fallbacks;
+    let deferred = this.deferred;
     let count0 = 0;
     let count1 = 0;
     // resource-aware / hybrid: the best of each type (-1: none yet).
@@ -604,108 +631,138 @@ class Pass {
     let firstRank1 = 0;
     let next1 = -1;
     let nextRank1 = 0;
-    const n = fx.n;
-    next: for (let i = 0; i < n; i++) {
-      const p = profile[i] as number;
-      if ((pre[p] as number) >= 0) continue;
-      for (let j = 0; j < labels; j++) {
-        if ((labelIds[j] as Int32Array)[i] !== labelWant[j]) {
-          this.reject(rejections.label[j] as Rejection, i);
-          continue next;
+    const profiles = fx.profiles;
+    for (let p = 0; p < profiles; p++) {
+      const from = start[p] as number;
+      const to = start[p + 1] as number;
+      if (from === to || (pre[p] as number) >= 0) continue;
+      const type = fx.profileType[p] as number;
+      const isWamr = fx.profileWamr[p] === 1;
+      const tooLarge = post[p] === 1;
+      const scored = preferred < 0 || type === preferred;
+      let accepted = 0;
+      next: for (let k = from; k < to; k++) {
+        const i = order[k] as number;
+        for (let j = 0; j < labels; j++) {
+          if ((labelIds[j] as Int32Array)[i] !== labelWant[j]) {
+            const r = rejections.label[j] as Rejection;
+            tally.count(r);
+            keepExample(top, r.slot, i);
+            continue next;
+          }
         }
-      }
-      if (post[p] === 1) {
-        this.reject(rejections.wamrStartSize, i);
-        continue;
-      }
-      const maxTasks = maxTasksCol[i] as number;
-      const cpu = cpuCol[i] as number;
-      const memory = memoryCol[i] as number;
-      let rCpu = 0;
-      let rMemory = 0;
-      let rTasks = 0;
-      if (needs || maxTasks === maxTasks) {
-        const row = slotOf[i] as number;
-        rCpu = reservedCpu[row] as number;
-        rMemory = reservedMemory[row] as number;
-        rTasks = reservedTasks[row] as number;
-        if (maxTasks === maxTasks && rTasks >= maxTasks) {
-          this.reject(rejections.maxTasks, i);
+        if (tooLarge) {
+          tally.count(startSize);
+          keepExample(top, startSize.slot, i);
           continue;
         }
-        if (wantCpu !== 0 && cpu === cpu && cpu - rCpu < wantCpu) {
-          this.reject(rejections.cpu, i, cpu - rCpu);
+        const maxTasks = maxTasksCol[i] as number;
+        const cpu = cpuCol[i] as number;
+        const memory = memoryCol[i] as number;
+        let rCpu = 0;
+        let rMemory = 0;
+        let rTasks = 0;
+        if (needs || maxTasks === maxTasks) {
+          const row = slotOf[i] as number;
+          rCpu = reservedCpu[row] as number;
+          rMemory = reservedMemory[row] as number;
+          rTasks = reservedTasks[row] as number;
+          if (maxTasks === maxTasks && rTasks >= maxTasks) {
+            tally.count(maxTasksRule);
+            keepExample(top, maxTasksRule.slot, i);
+            continue;
+          }
+          if (wantCpu !== 0 && cpu === cpu && cpu - rCpu < wantCpu) {
+            tally.count(cpuRule, cpu - rCpu);
+            keepExample(top, cpuRule.slot, i);
+            continue;
+          }
+          if (wantMemory !== 0 && memory === memory && memory - rMemory < wantMemory) {
+            tally.count(memoryRule, memory - rMemory);
+            keepExample(top, memoryRule.slot, i);
+            continue;
+          }
+        }
+        if (isWamr) {
+          deferredWamr[deferred++] = i;
           continue;
         }
-        if (wantMemory !== 0 && memory === memory && memory - rMemory < wantMemory) {
-          this.reject(rejections.memory, i, memory - rMemory);
+        // Accepted (as `accept` does).
+        accepted++;
+        if (wantCpu > 0 && cpu !== cpu) {
+          unreportedCpu++;
+          keepExample(unreported, 0, i);
+        }
+        if (wantMemory > 0 && memory !== memory) {
+          unreportedMemory++;
+          keepExample(unreported, 1, i);
+        }
+        if (!scored) {
+          fallback[fallbacks++] = i;
           continue;
         }
-      }
-      if (wamr[i] === 1) {
-        this.deferredWamr[this.deferred++] = i;
-        continue;
-      }
-      // Accepted (as `accept` does).
-      if (wantCpu > 0 && cpu !== cpu) {
-        if (unreportedCpu.examples.length < MAX_EXAMPLES) unreportedCpu.add((items[i] as Candidate).id);
-        else unreportedCpu.count++;
-      }
-      if (wantMemory > 0 && memory !== memory) {
-        if (unreportedMemory.examples.length < MAX_EXAMPLES) unreportedMemory.add((items[i] as Candidate).id);
-        else unreportedMemory.count++;
-      }
-      const type = typeCol[i] as number;
-      if (type === 0) count0++;
-      else count1++;
-      if (preferred >= 0 && type !== preferred) {
-        fallback[fallbacks++] = i;
-        continue;
-      }
-      const rank = rankCol[i] as number;
-      if (rr) {
+        const rank = rankCol[i] as number;
+        if (rr) {
+          if (type === 0) {
+            if (first0 < 0 || rank < firstRank0) {
+              first0 = i;
+              firstRank0 = rank;
+            }
+            if (cursor >= 0 && rank >= cursor && (next0 < 0 || rank < nextRank0)) {
+              next0 = i;
+              nextRank0 = rank;
+            }
+          } else {
+            if (first1 < 0 || rank < firstRank1) {
+              first1 = i;
+              firstRank1 = rank;
+            }
+            if (cursor >= 0 && rank >= cursor && (next1 < 0 || rank < nextRank1)) {
+              next1 = i;
+              nextRank1 = rank;
+            }
+          }
+          continue;
+        }
+        // `shareAt`, inline.
+        let share = Infinity;
+        if (cpu === cpu) share = Math.min(share, cpu > 0 ? (cpu - rCpu - wantCpu) / cpu : 0);
+        if (memory === memory) share = Math.min(share, memory > 0 ? (memory - rMemory - wantMemory) / memory : 0);
+        if (maxTasks === maxTasks) share = Math.min(share, maxTasks > 0 ? (maxTasks - rTasks - 1) / maxTasks : 0);
+        if (share === Infinity) share = 1 / (1 + rTasks);
         if (type === 0) {
-          if (first0 < 0 || rank < firstRank0) {
-            first0 = i;
-            firstRank0 = rank;
+          if (best0 < 0 || share > share0 || (share === share0 && (rTasks < tasks0 || (rTasks === tasks0 && rank < rank0)))) {
+            best0 = i;
+            share0 = share;
+            tasks0 = rTasks;
+            rank0 = rank;
           }
-          if (cursor >= 0 && rank >= cursor && (next0 < 0 || rank < nextRank0)) {
-            next0 = i;
-            nextRank0 = rank;
-          }
-        } else {
-          if (first1 < 0 || rank < firstRank1) {
-            first1 = i;
-            firstRank1 = rank;
-          }
-          if (cursor >= 0 && rank >= cursor && (next1 < 0 || rank < nextRank1)) {
-            next1 = i;
-            nextRank1 = rank;
-          }
+        } else if (best1 < 0 || share > share1 || (share === share1 && (rTasks < tasks1 || (rTasks === tasks1 && rank < rank1)))) {
+          best1 = i;
+          share1 = share;
+          tasks1 = rTasks;
+          rank1 = rank;
         }
-        continue;
       }
-      // `shareAt`, inline.
-      let share = Infinity;
-      if (cpu === cpu) share = Math.min(share, cpu > 0 ? (cpu - rCpu - wantCpu) / cpu : 0);
-      if (memory === memory) share = Math.min(share, memory > 0 ? (memory - rMemory - wantMemory) / memory : 0);
-      if (maxTasks === maxTasks) share = Math.min(share, maxTasks > 0 ? (maxTasks - rTasks - 1) / maxTasks : 0);
-      if (share === Infinity) share = 1 / (1 + rTasks);
-      if (type === 0) {
-        if (best0 < 0 || share > share0 || (share === share0 && (rTasks < tasks0 || (rTasks === tasks0 && rank < rank0)))) {
-          best0 = i;
-          share0 = share;
-          tasks0 = rTasks;
-          rank0 = rank;
-        }
-      } else if (best1 < 0 || share > share1 || (share === share1 && (rTasks < tasks1 || (rTasks === tasks1 && rank < rank1)))) {
-        best1 = i;
-        share1 = share;
-        tasks1 = rTasks;
-        rank1 = rank;
-      }
+      if (type === 0) count0 += accepted;
+      else count1 += accepted;
     }
     this.fallbacks = fallbacks;
+    // WAMR devices go to the channel rule in array order.
+    if (deferred > this.deferred) deferredWamr.subarray(this.deferred, deferred).sort();
+    this.deferred = deferred;
+    const items = fx.items;
+    const notes: ReadonlyArray<[Unreported, number, number]> = [
+      [this.unreportedCpu, unreportedCpu, 0],
+      [this.unreportedMemory, unreportedMemory, 1],
+    ];
+    for (const [u, count, slot] of notes) {
+      for (let k = 0; k < MAX_EXAMPLES; k++) {
+        const i = unreported[slot * MAX_EXAMPLES + k] as number;
+        if (i >= 0) u.add((items[i] as Candidate).id);
+      }
+      u.count += count - Math.min(count, MAX_EXAMPLES);
+    }
     const [p0, p1] = this.picks as [Best, Best];
     p0.count += count0;
     p1.count += count1;
