@@ -20,6 +20,7 @@ import {
   AggregateCache,
   assertFencingToken,
   handleCommand,
+  KeyedQueue,
   serveCommands,
   type CommandContext,
   type CommandHandler,
@@ -132,6 +133,9 @@ async function storeUpload(request: unknown, opts: TaskCommandsOptions, known: S
 export function serveTaskCommands(opts: TaskCommandsOptions): TaskCommands {
   const cache = new AggregateCache<TaskState>(opts.cacheSize);
   const known = new Set<string>();
+  // Commands of one task run one after another in this replica: a device's task_started and result
+  // arrive together, and concurrent appends to one task would conflict and each reload the log.
+  const perTask = new KeyedQueue();
   type Route = 'nats' | 'leader' | 'local';
 
   const run = async (full: string, raw: unknown, route: Route): Promise<CommandResult> => {
@@ -147,20 +151,25 @@ export function serveTaskCommands(opts: TaskCommandsOptions): TaskCommands {
           });
         }
       }
-      const result = await handleCommand({
-        store: opts.store,
-        aggregate: 'task',
-        id: command.aggregateId,
-        decider: taskDecider,
-        command,
-        meta: { correlationId: command.meta.correlationId, causationId: command.meta.causationId ?? null, traceparent: command.meta.traceparent ?? null },
-        toEnvelope,
-        fromEnvelope,
-        cache,
-        maxRetries: opts.maxRetries ?? 5,
-        // Ids are fresh UUIDs (or UUIDv5 of an Idempotency-Key, retried rarely): skip the log read.
-        likelyNew: full === 'task.create',
+      let decided: Awaited<ReturnType<typeof handleCommand<TaskCommand, TaskEvent, TaskState>>> | undefined;
+      await perTask.push(command.aggregateId, async () => {
+        decided = await handleCommand({
+          store: opts.store,
+          aggregate: 'task',
+          id: command.aggregateId,
+          decider: taskDecider,
+          command,
+          meta: { correlationId: command.meta.correlationId, causationId: command.meta.causationId ?? null, traceparent: command.meta.traceparent ?? null },
+          toEnvelope,
+          fromEnvelope,
+          cache,
+          maxRetries: opts.maxRetries ?? 5,
+          // Ids are fresh UUIDs (or UUIDv5 of an Idempotency-Key, retried rarely): skip the log read.
+          likelyNew: full === 'task.create',
+        });
       });
+      const result = decided as NonNullable<typeof decided>;
+      // Placement runs after this task's queue slot is free: its `task.schedule` queues behind it.
       let answer: CommandResult = { aggregateId: result.aggregateId, sequences: result.sequences, lastSequence: result.lastSequence };
       if (route === 'leader' && opts.placer && isLive(result.state) && result.state.status === 'pending') {
         const placed = await opts.placer.placeStarted(command.aggregateId, result.state);
