@@ -1,6 +1,7 @@
 import os from 'node:os';
 import {
   CapacityLedger,
+  Fleet,
   initialPolicyState,
   parseRequirements,
   place,
@@ -147,13 +148,14 @@ function argValue(args: string[], name: string, fallback: number): number {
 }
 
 /**
- * Per-shape measurement: `decisions` timed calls to `place` (wall clock per call, and the process's
- * CPU time over the whole run, which a busy shared machine does not inflate by preempting us), each
- * task reserved then released so the ledger stays at its steady state.
+ * Per-shape measurement: `decisions` timed calls to `place` over a `Fleet` (as the scheduler's
+ * directory keeps its proplets), wall clock per call, and the process's CPU time over the whole run
+ * (which a busy shared machine does not inflate by preempting us), each task reserved then released
+ * so the ledger stays at its steady state.
  */
 function measure(
   shape: Shape,
-  fleet: Candidate[],
+  fleet: Fleet,
   ledger: CapacityLedger,
   decisions: number,
   warmup: number,
@@ -183,6 +185,84 @@ function measure(
   const cpu = process.cpuUsage(cpuStart);
   for (const id of live) ledger.release(id);
   return { samples, cpuUs: cpu.user + cpu.system };
+}
+
+/** How part (a)'s churn measurement feeds changes to `place`: a `Fleet` (as the scheduler now does), or a new array per change (as it did). */
+type ChurnMode = 'fleet' | 'array';
+
+/**
+ * Decisions while proplets change: before each decision, the changes due at `rate` per second of
+ * wall clock since the start are applied (70 % a WAMR heartbeat, 30 % a health flip between
+ * healthy and offline, on random proplets; the same sequence in both modes). Task shapes rotate
+ * through `SHAPES`. Only `place` is timed; applying the changes is timed apart.
+ */
+function measureChurn(
+  mode: ChurnMode,
+  candidates: readonly Candidate[],
+  ledger: CapacityLedger,
+  decisions: number,
+  warmup: number,
+  now: number,
+  rate: number,
+): { samples: Float64Array; cpuUs: number; changes: number; changeUs: number[] } {
+  const rnd = prng(11);
+  const changeRnd = prng(23);
+  const esp = candidates.filter((c) => c.dialect === 'wamr').map((c) => c.id);
+  const ids = candidates.map((c) => c.id);
+  const fleet = mode === 'fleet' ? new Fleet(candidates) : undefined;
+  let array: Candidate[] = candidates.slice();
+  const slotOf = new Map(ids.map((id, i) => [id, i]));
+  const current = (id: string): Candidate => (fleet === undefined ? (array[slotOf.get(id) as number] as Candidate) : (fleet.get(id) as Candidate));
+  const apply = (c: Candidate): void => {
+    if (fleet !== undefined) fleet.upsert(c);
+    else {
+      // As the directory did before: a new candidate array (and so a new index) after every change.
+      array = array.slice();
+      array[slotOf.get(c.id) as number] = c;
+    }
+  };
+  let state: PolicyState = initialPolicyState();
+  const samples = new Float64Array(decisions);
+  const live: string[] = [];
+  let cpuStart: NodeJS.CpuUsage | undefined;
+  let started = 0n;
+  let changes = 0;
+  const changeUs: number[] = [];
+  for (let i = 0; i < warmup + decisions; i++) {
+    if (i === warmup) {
+      cpuStart = process.cpuUsage();
+      started = process.hrtime.bigint();
+      changes = 0;
+    }
+    if (i >= warmup) {
+      const due = Math.floor((Number(process.hrtime.bigint() - started) / 1e9) * rate);
+      for (; changes < due; changes++) {
+        const heartbeat = changeRnd() < 0.7 && esp.length > 0;
+        const c = current(heartbeat ? pick(changeRnd, esp) : pick(changeRnd, ids));
+        const changed: Candidate = heartbeat ? { ...c, lastHeardAt: now - Math.floor(changeRnd() * 10_000) } : { ...c, health: c.health === 'healthy' ? 'offline' : 'healthy' };
+        const c0 = process.hrtime.bigint();
+        apply(changed);
+        changeUs.push(Number(process.hrtime.bigint() - c0) / 1000);
+      }
+    }
+    const shape = SHAPES[i % SHAPES.length] as Shape;
+    const task = shape.task(i);
+    const options: PlaceOptions = { now, policy: shape.policy, random: rnd() };
+    const target = fleet ?? array;
+    const t0 = process.hrtime.bigint();
+    const r = place(task, target, ledger, state, options);
+    const t1 = process.hrtime.bigint();
+    if (i >= warmup) samples[i - warmup] = Number(t1 - t0) / 1000;
+    state = r.state;
+    if (r.placed !== undefined) {
+      ledger.reserve(task.id, r.placed.propletId, parseRequirements(task));
+      live.push(task.id);
+      if (live.length > 2000) ledger.release(live.shift() as string);
+    }
+  }
+  const cpu = process.cpuUsage(cpuStart);
+  for (const id of live) ledger.release(id);
+  return { samples, cpuUs: cpu.user + cpu.system, changes, changeUs };
 }
 
 /** The machine's floor: one bare loop over the fleet reading a field, in µs per pass (median of 200). */
@@ -221,8 +301,9 @@ function runPlacement(ctx: BenchContext): Record<string, unknown> {
   let totalUs = 0;
   let totalCpuUs = 0;
   const floorUs = round(bareLoopUs(fleet));
+  const indexed = new Fleet(fleet);
   for (const shape of SHAPES) {
-    const { samples, cpuUs } = measure(shape, fleet, ledger, decisions, warmup, now);
+    const { samples, cpuUs } = measure(shape, indexed, ledger, decisions, warmup, now);
     const sorted = samples.slice().sort();
     const { p50: shapeP50, p99: shapeP99 } = percentiles(Array.from(samples), [50, 99]);
     const sum = samples.reduce((a, b) => a + b, 0);
@@ -255,6 +336,32 @@ function runPlacement(ctx: BenchContext): Record<string, unknown> {
     'cpu µs/decision': cpuPerDecision,
   });
   ctx.table(`placement over ${proplets} proplets (target p99 ≤ ${TARGET_P99_US} µs)`, rows);
+
+  // The same decisions (shapes in rotation) while proplets change at `--changes-per-second`.
+  const rate = argValue(ctx.args, 'changes-per-second', 100);
+  const churnRows: Array<Record<string, string | number>> = [];
+  const churn: Record<string, unknown> = { changes_per_second: rate };
+  for (const mode of ['fleet', 'array'] as const) {
+    const r = measureChurn(mode, fleet, ledger, decisions, warmup, now, rate);
+    const sorted = r.samples.slice().sort();
+    const q = percentiles(Array.from(r.samples), [50, 99]);
+    const sum = r.samples.reduce((a, b) => a + b, 0);
+    const row = {
+      feed: mode === 'fleet' ? 'Fleet.upsert (incremental index)' : 'new array per change (index rebuilt)',
+      decisions,
+      changes: r.changes,
+      'decisions/s': Math.round((decisions / sum) * 1e6),
+      'p50 µs': round(q.p50),
+      'p99 µs': round(q.p99),
+      'max µs': round(sorted[sorted.length - 1] ?? 0),
+      'cpu µs/decision': round(r.cpuUs / decisions),
+      // The change itself (`upsert`, or copying the array); its index work, if any, is in the next decision.
+      'µs/change p50': round(r.changes === 0 ? 0 : percentiles(r.changeUs, [50]).p50),
+    };
+    churnRows.push(row);
+    churn[mode] = { changes: r.changes, decisions_per_second: row['decisions/s'], p50_us: row['p50 µs'], p99_us: row['p99 µs'], max_us: row['max µs'], cpu_us_per_decision: row['cpu µs/decision'], us_per_change_p50: row['µs/change p50'] };
+  }
+  ctx.table(`placement over ${proplets} proplets while ${rate} proplet changes/s arrive (WAMR heartbeats, health flips; shapes in rotation)`, churnRows);
   const load = os.loadavg()[0] ?? 0;
   ctx.log(`placement p99 ${p99} µs ${p99 <= TARGET_P99_US ? 'meets' : 'MISSES'} the ${TARGET_P99_US} µs target`);
   ctx.log(
@@ -275,6 +382,7 @@ function runPlacement(ctx: BenchContext): Record<string, unknown> {
     bare_loop_us: floorUs,
     load_average: round(load),
     shapes: rows.slice(0, -1),
+    under_changes: churn,
   };
 }
 
@@ -299,7 +407,7 @@ export const scenario: Scenario = {
     '(a) placement decisions over 10,000 mixed proplets (libs/scheduling place()): decisions/s, p50/p99 µs; ' +
     '(b) end to end, every service a process, simulated proplets on per-proplet topics over real MQTT, tasks through REST: tasks/s, create → start p50/p99 at half rate, CPU s per process; ' +
     '(c) the same with upstream proplets on one shared start topic. ' +
-    'Options: --part a|b|c (repeatable; default all), (a) --proplets N (10000) --decisions N per shape (2000); ' +
+    'Options: --part a|b|c (repeatable; default all), (a) --proplets N (10000) --decisions N per shape (2000) --changes-per-second N (100); ' +
     '(b)/(c) --devices N (200; issue: 1000) --seconds N (20; issue: 30) --min-tasks N (0; issue: 30000) --warmup N (5) --batch N (100) --concurrency N (4) --per-process N (1000) --no-half-rate --profile DIR (a .cpuprofile of every service, for Chrome DevTools).',
   async run(ctx: BenchContext): Promise<Record<string, unknown>> {
     const parts = selectedParts(ctx.args);
