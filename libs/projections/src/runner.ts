@@ -86,6 +86,19 @@ export class ProjectionApplyError extends Error {
   }
 }
 
+/** Wakes one waiting task; a `notify` with nobody waiting is a no-op (waiters re-check their condition). */
+class Signal {
+  private resolve: (() => void) | undefined;
+  wait(): Promise<void> {
+    return new Promise((r) => (this.resolve = r));
+  }
+  notify(): void {
+    const r = this.resolve;
+    this.resolve = undefined;
+    r?.();
+  }
+}
+
 /** `batch`: the projection's `applyBatch` over the whole batch; `each`: its `apply`, event by event. */
 type ApplyMode = 'batch' | 'each';
 
@@ -323,27 +336,52 @@ class Worker {
     const watch = setInterval(() => {
       if (!this.lease?.isHeld()) messages.stop();
     }, this.o.standbyPollMs ?? 1000);
+    // Reading and applying overlap: the reader moves messages from the consumer into `buffer` (which keeps the
+    // consumer pulling) while the writer applies the previous batch; the writer then takes everything that
+    // arrived meanwhile, up to `batchSize`. The reader pauses at two batches ahead, so memory stays bounded.
+    const buffer: JsMsg[] = [];
+    let ended = false;
+    let readError: unknown;
+    const writer = new Signal();
+    const reader = new Signal();
+    const reading = (async () => {
+      try {
+        for await (const m of messages) {
+          buffer.push(m);
+          writer.notify();
+          while (buffer.length >= 2 * this.batchSize && !ended) await reader.wait();
+        }
+      } catch (e) {
+        readError = e;
+      } finally {
+        ended = true;
+        writer.notify();
+      }
+    })();
+    // A batch is ready when full, or when its last message had nothing after it on the server (`pending` 0): catch-up
+    // runs in big transactions, and a live stream commits at once whatever arrived while the last batch was applied.
+    const ready = (): boolean => buffer.length >= this.batchSize || (buffer.length > 0 && (buffer[buffer.length - 1] as JsMsg).info.pending === 0);
     try {
       if (this.stopping) return;
-      let batch: JsMsg[] = [];
-      for await (const m of messages) {
-        batch.push(m);
-        // Flush on a full batch, or when nothing more is waiting: catch-up runs in big transactions, a live
-        // stream commits each event at once (read-your-writes latency).
-        if (batch.length >= this.batchSize || m.info.pending === 0) {
-          if (this.stopping) return;
-          if (this.lease === undefined || !this.lease.isHeld()) {
-            // The lease keeps competing in the background; the loop goes back to standby until it is held again.
-            this.log.warn({ projection: this.projection.name }, 'projection lease lost, stepping back');
-            return;
-          }
-          await this.flush(batch);
-          batch = [];
+      for (;;) {
+        while (!ended && !ready()) await writer.wait();
+        if (ended || this.stopping) break;
+        if (this.lease === undefined || !this.lease.isHeld()) {
+          // The lease keeps competing in the background; the loop goes back to standby until it is held again.
+          this.log.warn({ projection: this.projection.name }, 'projection lease lost, stepping back');
+          return;
         }
+        const batch = buffer.splice(0, this.batchSize);
+        reader.notify();
+        await this.flush(batch);
       }
+      if (readError !== undefined && !this.stopping) throw readError;
     } finally {
       clearInterval(watch);
       messages.stop();
+      ended = true;
+      reader.notify();
+      await reading;
       this.messages = undefined;
     }
   }

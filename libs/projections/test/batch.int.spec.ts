@@ -164,11 +164,52 @@ describe('a batched projection whose statement is cancelled by the server (real 
 
     expect(await waitForSequence(env.db, 'ledger', lastOf(seqs), 20_000)).toBe(true);
     expect(cancelled).toBe(1);
-    expect(warnings).toEqual(['projection interrupted, retrying']);
+    expect(warnings).toContain('projection interrupted, retrying');
+    expect(warnings).not.toContain('projection batch failed, applying it event by event');
     expect(calls.apply).toBe(0);
     expect(calls.applyBatch).toBeGreaterThanOrEqual(2);
     expect((await getCheckpoint(env.db, 'ledger'))?.status).toBe('running');
     expect(await balances(env.db)).toEqual(expectedBalances(events));
+    await runner.stop();
+  });
+});
+
+describe('events that arrive while a batch is being applied (real NATS + Postgres)', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await openEnv();
+  });
+  afterAll(() => env.close());
+
+  it('are applied together in the next transaction, not one transaction each', async () => {
+    // The first transaction is held open until 40 more events, published one at a time, are in the stream.
+    let release: (() => void) | undefined;
+    const held = new Promise<void>((r) => (release = r));
+    let entered: (() => void) | undefined;
+    const inFirst = new Promise<void>((r) => (entered = r));
+    let first = true;
+    const projection = ledgerProjection({
+      afterApply: async () => {
+        if (!first) return;
+        first = false;
+        entered?.();
+        await held;
+      },
+    });
+    const { runner } = env.runner([projection]);
+    runner.start();
+    await publishLedger(env.nc, env.names, [{ account: 'a', type: 'Deposited', amount: 1 }]);
+    await inFirst;
+    const later = ledgerEvents(40, 1, 200);
+    let last = 0;
+    for (const e of later) last = lastOf(await publishLedger(env.nc, env.names, [e]));
+    release?.();
+
+    expect(await waitForSequence(env.db, 'ledger', last, 10_000)).toBe(true);
+    expect(await balances(env.db)).toEqual(expectedBalances([{ account: 'a', type: 'Deposited', amount: 1 }, ...later]));
+    const perTx = await env.db.selectFrom('ledger_entries').select(['tx', sql<number>`count(*)::int`.as('n')]).groupBy('tx').execute();
+    // The first event alone, then the 40 that were waiting in (nearly) one go rather than 40 transactions.
+    expect(perTx.length).toBeLessThanOrEqual(3);
     await runner.stop();
   });
 });
