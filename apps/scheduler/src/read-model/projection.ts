@@ -53,8 +53,8 @@ export async function applyTaskEvent(trx: Kysely<TasksTables>, stored: StoredEnv
 interface Folding {
   /** The folded state while the task has a row (in the table or written earlier in this batch); undefined = no row. */
   state: TaskState | undefined;
-  /** The row to upsert at the end of the batch (the last event's), if the task has one then. */
-  row: TaskRowInput | undefined;
+  /** The last event that left the task live: its row is built once, at the end of the batch. */
+  last: { occurredAt: string; seq: number } | undefined;
   /** The newest explanation this batch brought since the row was (re)created; undefined keeps the stored one. */
   explanation: string | undefined;
   /** Timeline rows of this batch, since the row was last deleted. */
@@ -80,7 +80,7 @@ export async function applyTaskEvents(trx: Kysely<TasksTables>, batch: readonly 
     const id = event.aggregateId;
     let slot = slots.get(id);
     if (slot === undefined) {
-      slot = { state: stored.get(id)?.state as TaskState | undefined, row: undefined, explanation: undefined, timeline: [], delete: false };
+      slot = { state: stored.get(id)?.state as TaskState | undefined, last: undefined, explanation: undefined, timeline: [], delete: false };
       slots.set(id, slot);
     }
     const e = { type: event.type, data: event.data } as TaskEvent;
@@ -90,7 +90,7 @@ export async function applyTaskEvents(trx: Kysely<TasksTables>, batch: readonly 
       if (slot.state !== undefined) {
         slot.delete = true;
         slot.state = undefined;
-        slot.row = undefined;
+        slot.last = undefined;
         slot.explanation = undefined;
         slot.timeline = [];
       }
@@ -98,14 +98,21 @@ export async function applyTaskEvents(trx: Kysely<TasksTables>, batch: readonly 
     }
     if (e.type === 'TaskScheduled') slot.explanation = e.data.explanation;
     slot.state = after;
-    // A null explanation keeps the stored one (`upsertTasks`), as `applyTaskEvent` leaves it untouched.
-    slot.row = taskRow(id, after, { occurredAt: event.occurredAt, seq: event.seq, explanation: slot.explanation ?? null });
+    slot.last = { occurredAt: event.occurredAt, seq: event.seq };
     slot.timeline.push({ seq: event.seq, task_id: id, type: e.type, at: event.occurredAt, summary: timelineSummary(e) });
   }
   await deleteTasks(trx, [...slots].filter(([, s]) => s.delete).map(([id]) => id));
-  const all = [...slots.values()];
-  await upsertTasks(trx, all.flatMap((s) => (s.row === undefined ? [] : [s.row])));
-  await appendTaskEvents(trx, all.flatMap((s) => s.timeline));
+  const rows: TaskRowInput[] = [];
+  const timeline: TaskEventRowInput[] = [];
+  for (const [id, s] of slots) {
+    // A null explanation keeps the stored one (`upsertTasks`), as `applyTaskEvent` leaves it untouched.
+    if (s.last !== undefined && s.state !== undefined && isLive(s.state)) {
+      rows.push(taskRow(id, s.state, { ...s.last, explanation: s.explanation ?? null }));
+    }
+    timeline.push(...s.timeline);
+  }
+  await upsertTasks(trx, rows);
+  await appendTaskEvents(trx, timeline);
 }
 
 /** The `tasks` projection, for a `ProjectionRunner`: Task events only, read from `<p>.events.task.*`. */
