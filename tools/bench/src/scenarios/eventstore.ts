@@ -60,6 +60,9 @@ const benchMigrations = {
   },
 };
 
+/** Events in one task lifecycle (`taskLifecycle`). */
+const LIFECYCLE_EVENTS = 5;
+
 /**
  * The happy path of one task as the scheduler writes it (ARCHITECTURE.md: at most four events after
  * `TaskCreated`), with realistic payloads: a module reference, inputs, a placement explanation, a result.
@@ -99,6 +102,45 @@ function taskLifecycle(n: number): TaskEvent[] {
   ] as TaskEvent[];
 }
 
+/**
+ * Appends the lifecycles of `count` tasks (numbered from `from`) as they interleave under load: `inFlight` tasks
+ * advance at once, in waves where each appends its next event, 16 appends at a time, in shuffled order.
+ * `afterAppend` runs after each append, before its writer goes on. Returns the last stream sequence.
+ */
+async function appendLifecycles(
+  store: EventStore,
+  from: number,
+  count: number,
+  inFlight: number,
+  afterAppend?: (seq: number, appendedAt: number) => Promise<void>,
+): Promise<{ last: number }> {
+  type Lifecycle = { id: string; events: TaskEvent[]; next: number; seq: number };
+  const lifecycles: Lifecycle[] = Array.from({ length: count }, (_, n) => ({ id: randomUUID(), events: taskLifecycle(from + n), next: 0, seq: 0 }));
+  const correlationId = randomUUID();
+  let started = 0;
+  let last = 0;
+  const active: Lifecycle[] = [];
+  while (started < count || active.length > 0) {
+    while (active.length < inFlight && started < count) active.push(lifecycles[started++] as Lifecycle);
+    const wave = [...active].sort(() => Math.random() - 0.5);
+    await pool(
+      wave.map((t) => async () => {
+        const event = t.events[t.next] as TaskEvent;
+        const env = makeEnvelope({ event, aggregateId: t.id, meta: { correlationId }, id: randomUUID(), occurredAt: new Date() });
+        const r = await store.append('task', t.id, [env], t.seq);
+        const appendedAt = now();
+        t.seq = r.lastSequence;
+        t.next++;
+        last = Math.max(last, r.lastSequence);
+        if (afterAppend) await afterAppend(r.lastSequence, appendedAt);
+      }),
+      16,
+    );
+    for (let i = active.length - 1; i >= 0; i--) if ((active[i] as Lifecycle).next >= LIFECYCLE_EVENTS) active.splice(i, 1);
+  }
+  return { last };
+}
+
 function intArg(ctx: BenchContext, i: number, name: string, dflt: number): number {
   const raw = ctx.args[i];
   const v = raw === undefined ? dflt : Number(raw);
@@ -128,7 +170,7 @@ async function pool<T>(jobs: Array<() => Promise<T>>, concurrency: number): Prom
 export const scenario: Scenario = {
   name: 'eventstore',
   description:
-    'appends/s without and with contention, projection events/s (a counter projection, and the real `tasks` projection over task lifecycles), load-and-fold of 1,000 events; args: [appends=2000] [writers=4] [appendsPerWriter=100] [foldRepeats=30] [tasks=2000] [tasksInFlight=100]',
+    'appends/s without and with contention, projection events/s (a counter projection, and the real `tasks` projection over task lifecycles: catch-up, and live with 16 writers waiting to read their writes), load-and-fold of 1,000 events; args: [appends=2000] [writers=4] [appendsPerWriter=100] [foldRepeats=30] [tasks=2000] [tasksInFlight=100]',
   async run(ctx) {
     const appends = intArg(ctx, 0, 'appends', 2000);
     const writers = intArg(ctx, 1, 'writers', 4);
@@ -143,6 +185,7 @@ export const scenario: Scenario = {
     const nc = await connectTest('bench-eventstore');
     const db = createDb({ url: process.env['DATABASE_URL'] ?? TEST_DATABASE_URL, schema, poolMax: 3 });
     let runner: ProjectionRunner | undefined;
+    let readers: Kysely<any> | undefined;
     try {
       await provision(nc, names, { leaseTtlMs: 3000 });
       await migrate(db, { migrations: { ...benchMigrations, ...tasksMigrations } });
@@ -246,28 +289,7 @@ export const scenario: Scenario = {
       //    created, started, scheduled, running, completed). `tasksInFlight` tasks advance at once, each by
       //    one event at a time in random order, so a task's events are spread over the stream as under load.
       ctx.log(`appending ${tasks} task lifecycles (${tasks * 5} events, ${tasksInFlight} tasks in flight)...`);
-      const lifecycles = Array.from({ length: tasks }, (_, n) => ({ id: randomUUID(), events: taskLifecycle(n), next: 0, seq: 0 }));
-      const correlationId = randomUUID();
-      let started = 0;
-      const inFlight: typeof lifecycles = [];
-      let taskLast = 0;
-      while (started < tasks || inFlight.length > 0) {
-        while (inFlight.length < tasksInFlight && started < tasks) inFlight.push(lifecycles[started++] as (typeof lifecycles)[number]);
-        // One wave: every task in flight appends its next event (16 appends at a time), in shuffled order.
-        const wave = [...inFlight].sort(() => Math.random() - 0.5);
-        await pool(
-          wave.map((t) => async () => {
-            const event = t.events[t.next] as TaskEvent;
-            const env = makeEnvelope({ event, aggregateId: t.id, meta: { correlationId }, id: randomUUID(), occurredAt: new Date() });
-            const r = await store.append('task', t.id, [env], t.seq);
-            t.seq = r.lastSequence;
-            t.next++;
-            taskLast = Math.max(taskLast, r.lastSequence);
-          }),
-          16,
-        );
-        for (let i = inFlight.length - 1; i >= 0; i--) if ((inFlight[i] as (typeof lifecycles)[number]).next >= 5) inFlight.splice(i, 1);
-      }
+      const taskLast = (await appendLifecycles(store, 0, tasks, tasksInFlight)).last;
       const taskEvents = tasks * 5;
       ctx.log(`projecting ${taskEvents} task events with the tasks projection...`);
       runner = new ProjectionRunner({ nc, names, db, projections: [tasksProjection], registry: new Registry(), standbyPollMs: 100 });
@@ -285,6 +307,35 @@ export const scenario: Scenario = {
       if (c?.rows !== tasks || c.completed !== tasks || c.timeline !== taskEvents) {
         throw new Error(`tasks read model holds ${JSON.stringify(c)}, expected ${tasks} completed rows and ${taskEvents} timeline rows`);
       }
+      // 6. The same projection live, as the API uses it: 16 writers each append a task's next event and wait until
+      //    the read model shows it (`waitForSequence`, 2 s like the API; a timeout is what the API answers 202 on).
+      ctx.log(`live: ${tasks} more task lifecycles, each append waited for in the read model (16 writers)...`);
+      // The writers wait on a pool of their own, as the API does in its own process.
+      readers = createDb({ url: process.env['DATABASE_URL'] ?? TEST_DATABASE_URL, schema, poolMax: 10 });
+      const readerDb = readers;
+      const visibleMs: number[] = [];
+      let timeouts = 0;
+      const cpu6 = process.cpuUsage();
+      const t6 = now();
+      await appendLifecycles(store, tasks, tasks, tasksInFlight, async (seq, appendedAt) => {
+        if (await waitForSequence(readerDb, TASKS_PROJECTION, seq, 2000)) visibleMs.push(elapsedMs(appendedAt));
+        else timeouts++;
+      });
+      const liveMs = elapsedMs(t6);
+      const liveCpu = process.cpuUsage(cpu6);
+      const liveCheck = await sql<{ n: number }>`select count(*)::int as n from tasks where status = 'completed'`.execute(db);
+      if (liveCheck.rows[0]?.n !== 2 * tasks) throw new Error(`tasks read model holds ${liveCheck.rows[0]?.n} completed tasks, expected ${2 * tasks}`);
+      const vp = percentiles(visibleMs, [50, 99]);
+      results['tasksProjectionLive'] = {
+        tasks,
+        events: taskEvents,
+        writers: 16,
+        eventsPerSecond: perSecond(taskEvents, liveMs),
+        appendToVisibleMs: { p50: round(vp.p50), p99: round(vp.p99) },
+        timeouts,
+        benchProcessCpuSeconds: round((liveCpu.user + liveCpu.system) / 1e6),
+      };
+
       results['tasksProjection'] = {
         tasks,
         events: taskEvents,
@@ -301,12 +352,20 @@ export const scenario: Scenario = {
         { case: 'load + fold 1,000 events', count: foldRepeats, p50ms: round(fp.p50), p99ms: round(fp.p99) },
         { case: 'projection catch-up, counters (incl. start)', count: total, 'per second': perSecond(total, projMs) },
         { case: 'projection catch-up, tasks (incl. start)', count: taskEvents, 'per second': perSecond(taskEvents, tasksMs) },
+        {
+          case: `tasks live: append then wait to see it (16 writers, ${timeouts} timeouts)`,
+          count: taskEvents,
+          'per second': perSecond(taskEvents, liveMs),
+          p50ms: round(vp.p50),
+          p99ms: round(vp.p99),
+        },
       ]);
       return results;
     } finally {
       await runner?.stop().catch(() => undefined);
       await cleanup(nc, names).catch((e: unknown) => ctx.log(`cleanup of ${names.prefix} failed: ${String(e)}`));
       await dropSchema(db, schema).catch((e: unknown) => ctx.log(`dropping schema ${schema} failed: ${String(e)}`));
+      await readers?.destroy();
       await db.destroy();
       await nc.close();
     }
