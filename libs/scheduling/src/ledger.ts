@@ -164,7 +164,8 @@ export class CapacityLedger implements LedgerView {
   /**
    * @internal The reservations of a candidate array as columns. The candidate-to-row map is built
    * once per array (creating empty slots as needed) and again after a `forget`; the array must not
-   * change while it is used (the filter passes its `FleetIndex` snapshot, which never does).
+   * change while it is used. (`place` keeps its row map in its `FleetIndex` instead, which follows
+   * a `Fleet`'s changes: `rowOf`, `epoch`, `forgottenSince`, `columns`.)
    */
   columnsFor(candidates: ReadonlyArray<{ readonly id: string }>): ReservationColumns {
     let m = this.rowMaps.get(candidates);
