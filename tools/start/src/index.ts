@@ -1,4 +1,4 @@
 export { hasKubeconfig, localStack, PORTS, restartDelayMs, STABLE_AFTER_MS } from './plan';
 export type { ProcessSpec } from './plan';
-export { prefixer, Supervisor } from './supervisor';
+export { prefixer, SERVICE_NODE_ARGS, Supervisor } from './supervisor';
 export type { SupervisorOptions } from './supervisor';

@@ -14,7 +14,7 @@ import { cleanup, connectTest } from '@propeller/eventstore/testing';
 // The bench runs the stack exactly as `npm start` does (ADR-free reuse of a sibling tool, not a library
 // dependency of an app): the plan and the supervisor are the single definition of "every service a process".
 // eslint-disable-next-line @nx/enforce-module-boundaries -- tools/start is a tool, not a runtime dependency
-import { localStack, Supervisor, type ProcessSpec } from '@propeller/start';
+import { localStack, SERVICE_NODE_ARGS, Supervisor, type ProcessSpec } from '@propeller/start';
 import type { BenchContext } from '../harness';
 import type { SimMode } from '../sim/answer';
 import { cpuSeconds, percentiles } from '../stats';
@@ -425,7 +425,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
   }));
   const apiSpec = stack.find((s) => s.name === 'api');
   const api: Api = { base: new URL(apiSpec?.readyUrl ?? '').origin, errors: 0, firstError: '', statuses: {} };
-  const supervisor = new Supervisor(stack, { root: ROOT, out, color: false, stopTimeoutMs: 15_000, ...(o.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] } : {}) });
+  const supervisor = new Supervisor(stack, { root: ROOT, out, color: false, stopTimeoutMs: 15_000, ...(o.profileDir ? { nodeArgs: [...SERVICE_NODE_ARGS, '--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] } : {}) });
   const sims: Sim[] = [];
   const deviceAt = new Map<string, number>();
   const nc = await connectTest(`bench-scheduling-${tag}`);
