@@ -3,14 +3,13 @@ import { LEASE_NAMES, eventTypesOf, parseStoredEvent, type StoredEnvelope, type 
 import type { Projection } from '@propeller/projections';
 import {
   appendTaskEvent,
-  appendTaskEvents,
   deleteAllTasks,
   deleteTask,
   deleteTasks,
   loadTaskState,
   loadTaskStates,
   upsertTask,
-  upsertTasks,
+  writeTasksAndEvents,
   type TaskEventRowInput,
   type TaskRowInput,
   type TasksTables,
@@ -66,7 +65,7 @@ interface Folding {
 /**
  * Applies a batch of Task events with a handful of statements, and leaves exactly the rows `applyTaskEvent` one
  * by one would: each task's events are folded in memory (with the decider's `evolve`, from the stored state),
- * then deletions, one multi-row upsert of `tasks` and one multi-row insert into `task_events`. The stored state
+ * then deletions (rare), and one statement that upserts the `tasks` rows and inserts the `task_events` rows. The stored state
  * is read (one query) only for tasks whose first event in the batch is not `TaskCreated` (`evolve` of a
  * `TaskCreated` does not look at the state before it).
  */
@@ -111,8 +110,7 @@ export async function applyTaskEvents(trx: Kysely<TasksTables>, batch: readonly 
     }
     timeline.push(...s.timeline);
   }
-  await upsertTasks(trx, rows);
-  await appendTaskEvents(trx, timeline);
+  await writeTasksAndEvents(trx, rows, timeline);
 }
 
 /** The `tasks` projection, for a `ProjectionRunner`: Task events only, read from `<p>.events.task.*`. */

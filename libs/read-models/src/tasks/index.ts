@@ -25,6 +25,7 @@ export {
   loadTaskStates,
   upsertTask,
   upsertTasks,
+  writeTasksAndEvents,
   type TaskEventRowInput,
   type TaskRowInput,
 } from './writes';

@@ -11,6 +11,7 @@ import {
   tasksMigrations,
   upsertTask,
   upsertTasks,
+  writeTasksAndEvents,
   type TaskRowInput,
   type TasksTables,
 } from '.';
@@ -116,6 +117,24 @@ describe('tasks read model batched writes', () => {
     await deleteTasks(db, ['a', 'missing']);
     expect((await all()).map((r) => (r as { id: string }).id)).toEqual(['b']);
     expect((await sql<{ task_id: string }>`select task_id from task_events`.execute(db)).rows).toEqual([{ task_id: 'b' }]);
+  });
+
+  it('writes rows and timeline in one statement exactly as the two writes do', async () => {
+    const events = [
+      { seq: 5, task_id: 'a', type: 'TaskCreated', at: '2026-11-27T13:00:00.000Z', summary: 'created add' },
+      { seq: 6, task_id: 'b', type: 'TaskStarted', at: '2026-11-27T13:00:01.000Z', summary: 'start requested' },
+    ];
+    await upsertTasks(db, [row('a', { explanation: 'kept' })]);
+    await upsertTasks(db, [row('a', { explanation: null }), row('b')]);
+    await appendTaskEvents(db, events);
+    const separate = { tasks: await all(), timeline: (await sql`select * from task_events order by seq`.execute(db)).rows };
+
+    await deleteAllTasks(db);
+    await writeTasksAndEvents(db, [row('a', { explanation: 'kept' })], []);
+    await writeTasksAndEvents(db, [row('a', { explanation: null }), row('b')], events);
+    expect({ tasks: await all(), timeline: (await sql`select * from task_events order by seq`.execute(db)).rows }).toEqual(separate);
+    expect(separate.timeline).toHaveLength(2);
+    expect(separate.tasks[0]).toMatchObject({ id: 'a', explanation: 'kept' });
   });
 
   it('loads the folded states of the ids that have a row, in one map', async () => {

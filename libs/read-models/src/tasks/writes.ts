@@ -133,19 +133,32 @@ export async function loadTaskStates(db: Kysely<any>, ids: readonly string[]): P
  */
 export async function upsertTasks(db: Kysely<any>, rows: readonly TaskRowInput[]): Promise<void> {
   if (rows.length === 0) return;
-  const json = `[${rows.map(rowJson).join(',')}]`;
-  await sql`insert into tasks (${COLUMN_LIST})
-    select ${COLUMN_LIST} from jsonb_to_recordset(${json}::jsonb) as r(${RECORD_TYPE})
-    on conflict (id) do update set ${UPDATE_SET}`.execute(db);
+  await upsertTasksSql(`[${rows.map(rowJson).join(',')}]`).execute(db);
 }
+
+const upsertTasksSql = (json: string) => sql`insert into tasks (${COLUMN_LIST})
+    select ${COLUMN_LIST} from jsonb_to_recordset(${json}::jsonb) as r(${RECORD_TYPE})
+    on conflict (id) do update set ${UPDATE_SET}`;
+
+const appendTaskEventsSql = (rows: readonly TaskEventRowInput[]) => sql`insert into task_events (seq, task_id, type, at, summary)
+    select seq, task_id, type, at, summary
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(seq bigint, task_id text, type text, at timestamptz, summary text)
+    on conflict (seq) do nothing`;
 
 /** Adds many timeline rows in one statement; an event already there (same sequence) is kept once. */
 export async function appendTaskEvents(db: Kysely<any>, rows: readonly TaskEventRowInput[]): Promise<void> {
   if (rows.length === 0) return;
-  await sql`insert into task_events (seq, task_id, type, at, summary)
-    select seq, task_id, type, at, summary
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(seq bigint, task_id text, type text, at timestamptz, summary text)
-    on conflict (seq) do nothing`.execute(db);
+  await appendTaskEventsSql(rows).execute(db);
+}
+
+/**
+ * `upsertTasks(rows)` and `appendTaskEvents(events)` in one statement (one round trip; the upsert is a
+ * data-modifying `WITH`, which Postgres runs to completion whether or not the outer insert reads it).
+ */
+export async function writeTasksAndEvents(db: Kysely<any>, rows: readonly TaskRowInput[], events: readonly TaskEventRowInput[]): Promise<void> {
+  if (rows.length === 0) return appendTaskEvents(db, events);
+  if (events.length === 0) return upsertTasks(db, rows);
+  await sql`with upserted as (${upsertTasksSql(`[${rows.map(rowJson).join(',')}]`)} returning 1) ${appendTaskEventsSql(events)}`.execute(db);
 }
 
 /** Removes the rows and timelines of `ids` (two statements); missing rows are fine. */
