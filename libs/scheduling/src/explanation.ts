@@ -56,14 +56,17 @@ export const fmtCount = (n: number): string =>
 export class RejectionTally {
   private readonly seen: Array<Rejection | undefined>;
   private readonly counts: Int32Array;
-  private readonly examples: string[][];
+  // Examples per slot, made on the first one (a task has ~20 slots, a decision uses a few).
+  private readonly examples: Array<string[] | undefined>;
+  private readonly exampleCounts: Uint8Array;
   private readonly extras: Float64Array;
 
   /** @param slots number of distinct rejections of the task (`TaskFacts.slots`). */
   constructor(slots: number) {
     this.seen = new Array<Rejection | undefined>(slots).fill(undefined);
     this.counts = new Int32Array(slots);
-    this.examples = Array.from({ length: slots }, () => []);
+    this.examples = new Array<string[] | undefined>(slots).fill(undefined);
+    this.exampleCounts = new Uint8Array(slots);
     this.extras = new Float64Array(slots).fill(-Infinity);
   }
 
@@ -72,8 +75,7 @@ export class RejectionTally {
     const i = r.slot;
     this.seen[i] = r;
     this.counts[i] = (this.counts[i] as number) + 1;
-    const ex = this.examples[i] as string[];
-    if (ex.length < MAX_EXAMPLES) ex.push(clipId(propletId));
+    this.example(r, propletId);
     if (extra !== undefined && extra > (this.extras[i] as number)) this.extras[i] = extra;
   }
 
@@ -86,13 +88,18 @@ export class RejectionTally {
     this.seen[i] = r;
     this.counts[i] = (this.counts[i] as number) + n;
     if (extra !== undefined && extra > (this.extras[i] as number)) this.extras[i] = extra;
-    return (this.examples[i] as string[]).length < MAX_EXAMPLES;
+    return (this.exampleCounts[i] as number) < MAX_EXAMPLES;
   }
 
   /** Records `propletId` as an example of `r` (after `count` said one is wanted). */
   example(r: Rejection, propletId: string): void {
-    const ex = this.examples[r.slot] as string[];
-    if (ex.length < MAX_EXAMPLES) ex.push(clipId(propletId));
+    const i = r.slot;
+    const k = this.exampleCounts[i] as number;
+    if (k >= MAX_EXAMPLES) return;
+    this.exampleCounts[i] = k + 1;
+    const ex = this.examples[i];
+    if (ex === undefined) this.examples[i] = [clipId(propletId)];
+    else ex.push(clipId(propletId));
   }
 
   /** Total proplets rejected. */
@@ -106,7 +113,7 @@ export class RejectionTally {
     used.sort((a, b) => (RANK[a.rule] ?? 0) - (RANK[b.rule] ?? 0) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return used.map((r) => {
       const count = this.counts[r.slot] as number;
-      const examples = this.examples[r.slot] as string[];
+      const examples = this.examples[r.slot] ?? [];
       const max = this.extras[r.slot] as number;
       const extra = max !== -Infinity && formatExtra !== undefined ? formatExtra(r, max) : '';
       const head = count === 1 ? `1 proplet ${r.one}` : `${fmtCount(count)} proplets ${r.many}`;
@@ -122,13 +129,7 @@ export class RejectionTally {
  * plain objects); an explanation is measured once per reason and note at every decision.
  */
 export function jsonBytes(v: unknown): number {
-  if (typeof v === 'string') {
-    for (let i = 0; i < v.length; i++) {
-      const c = v.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return Buffer.byteLength(JSON.stringify(v), 'utf8');
-    }
-    return v.length + 2;
-  }
+  if (typeof v === 'string') return PLAIN_JSON.test(v) ? v.length + 2 : Buffer.byteLength(JSON.stringify(v), 'utf8');
   if (typeof v === 'number') return Number.isFinite(v) ? String(v).length : 4;
   if (Array.isArray(v)) {
     let n = 2 + Math.max(0, v.length - 1);
@@ -150,6 +151,9 @@ export function jsonBytes(v: unknown): number {
 }
 
 const bytes = jsonBytes;
+
+/** A string JSON writes as itself between quotes, one byte a character: printable ASCII but `"` and `\\`. */
+const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**
  * Assembles an explanation under the byte cap: reasons first (they are what an operator acts on),
