@@ -146,6 +146,24 @@ describe('a Fleet changed one proplet at a time decides as a fresh array does', 
     expect(fleet.size).toBe(4);
   });
 
+  it('empties and fills again: no proplets, then the ones added back', () => {
+    const fleet = new Fleet([aProplet('a').build(), aProplet('b').build(), aProplet('a').cordoned().build()]);
+    // One candidate per id: the later one wins, in the earlier one's slot.
+    expect(fleet.candidates.map((c) => [c.id, c.cordoned])).toEqual([
+      ['a', true],
+      ['b', false],
+    ]);
+    const ledger = new CapacityLedger();
+    fleet.remove('a');
+    fleet.remove('b');
+    const none = place(aTask('t1'), fleet, ledger, initialPolicyState(), { now: NOW });
+    expect(none.unschedulable?.reasons).toEqual(['noProplets']);
+    fleet.upsert(aProplet('c').withCapabilities('gpu').build());
+    const r = place(aTask('t2', { propletSelector: { matchCapabilities: ['gpu'] } }), fleet, ledger, initialPolicyState(), { now: NOW });
+    expect(r.placed?.propletId).toBe('c');
+    expect(r.placed?.explanation.considered).toBe(1);
+  });
+
   it('follows the id order as proplets join and leave (round-robin rotates by id)', () => {
     const fleet = new Fleet(['c', 'a'].map((id) => aProplet(id).build()));
     const rr = { now: NOW, policy: 'roundrobin' as const };

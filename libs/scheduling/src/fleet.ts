@@ -383,6 +383,8 @@ export class FleetIndex {
     const ch = this.channelOf[i] as number;
     if (ch < 0) return false;
     const peers = this.channelMembers[ch] as number[];
+    // Alone on its channel (the usual case): no other device to hear.
+    if (peers.length === 1) return false;
     const id = (this.items[i] as Candidate).id;
     for (let k = 0; k < peers.length; k++) {
       const p = this.items[peers[k] as number] as Candidate;

@@ -640,6 +640,9 @@ class Pass {
       const isWamr = fx.profileWamr[p] === 1;
       const tooLarge = post[p] === 1;
       const scored = preferred < 0 || type === preferred;
+      // Members kept for the fallback are scored later (their reservation read again then): here
+      // the reservation matters only to a resource request or a task limit.
+      const needsHere = needs && (wantCpu > 0 || wantMemory > 0 || (scored && !rr));
       let accepted = 0;
       next: for (let k = from; k < to; k++) {
         const i = order[k] as number;
@@ -662,7 +665,7 @@ class Pass {
         let rCpu = 0;
         let rMemory = 0;
         let rTasks = 0;
-        if (needs || maxTasks === maxTasks) {
+        if (needsHere || maxTasks === maxTasks) {
           const row = slotOf[i] as number;
           rCpu = reservedCpu[row] as number;
           rMemory = reservedMemory[row] as number;
