@@ -1,8 +1,8 @@
 import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { HEADER_TYPE, type NatsNames } from '@propeller/events';
+import { decodeIdToken, HEADER_TYPE, type NatsNames } from '@propeller/events';
 import type { AttemptIndex } from './attempt-index';
-import { TRACE_EVENT_TYPES, VIEW_EVENT_TYPES, type TaskViews } from './task-view';
+import { TRACE_EVENT_TYPES, VIEW_END_TYPES, VIEW_EVENT_TYPES, type TaskViews } from './task-view';
 
 /** Task event types that move attempts (what `AttemptIndex.apply` reads). */
 export const ATTEMPT_EVENT_TYPES: ReadonlySet<string> = new Set(['TaskScheduled', 'TaskEvacuated', 'TaskStopped', 'TaskDeleted', 'TaskFailed', 'TaskArchived']);
@@ -40,6 +40,8 @@ export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: At
     for (const w of waiters) if (w.seq <= lastSeq) w.settle(true);
   };
   const decoder = new TextDecoder();
+  // `<p>.events.task.<id token>`: the task id of an event without parsing it.
+  const subjectHead = names.eventFilter('task').slice(0, -1);
   const loop = (async () => {
     while (!stopped) {
       try {
@@ -55,11 +57,15 @@ export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: At
           const type = m.headers?.get(HEADER_TYPE);
           const forIndex = type !== undefined && ATTEMPT_EVENT_TYPES.has(type);
           const forViews = views !== undefined && type !== undefined && (VIEW_EVENT_TYPES.has(type) || TRACE_EVENT_TYPES.has(type));
-          if (forIndex || forViews) {
+          const ends = views !== undefined && type !== undefined && VIEW_END_TYPES.has(type);
+          if (forIndex || forViews || ends) {
             try {
-              const event = JSON.parse(decoder.decode(m.data)) as { type: string; aggregateId: string; data: unknown; traceparent?: string | null };
-              if (forIndex) index.apply(event);
-              if (forViews) views.apply(event);
+              if (ends) views.forget(decodeIdToken(m.subject.slice(subjectHead.length)));
+              if (forIndex || forViews) {
+                const event = JSON.parse(decoder.decode(m.data)) as { type: string; aggregateId: string; data: unknown; traceparent?: string | null };
+                if (forIndex) index.apply(event);
+                if (forViews) views.apply(event);
+              }
               applied += 1;
             } catch (e) {
               onError(e);

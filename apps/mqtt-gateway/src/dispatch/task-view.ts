@@ -96,12 +96,13 @@ export const VIEW_EVENT_TYPES: ReadonlySet<string> = new Set([
   'TaskUpdated',
   'TaskScheduled',
   'TaskEvacuated',
-  'TaskCompleted',
   'TaskFailed',
   'TaskStopped',
   'TaskDeleted',
   'TaskArchived',
 ]);
+/** Types that only end a view (`TaskViews.forget`, by the id in the subject; the event, with its results, is not parsed). */
+export const VIEW_END_TYPES: ReadonlySet<string> = new Set(['TaskCompleted']);
 /** Types read for their trace only: the REST request that started a task (`TaskStarted`), or the placement's refusal. */
 export const TRACE_EVENT_TYPES: ReadonlySet<string> = new Set(['TaskStarted', 'TaskUnschedulable']);
 
@@ -132,6 +133,11 @@ export class TaskViews {
 
   get(taskId: string): HeldTaskView | undefined {
     return this.#views.get(taskId);
+  }
+
+  /** Lets a task go that finished (`TaskCompleted`), without reading the event: its id is in the subject. */
+  forget(taskId: string): void {
+    this.#views.delete(taskId);
   }
 
   /** Applies one envelope-like event (with its `traceparent`); types that change no view only refresh the trace. */
