@@ -34,10 +34,11 @@ export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: At
   let lastSeq = 0;
   let markCaughtUp!: () => void;
   const caughtUp = new Promise<void>((r) => (markCaughtUp = r));
-  // Waiters of `reached`, settled as the follower passes their sequence (few at a time: one per start in flight).
-  const waiters = new Set<{ seq: number; settle: (ok: boolean) => void }>();
+  // Waiters of `reached` (one per start in flight), by sequence, settled from the front as the follower passes them.
+  type Waiter = { seq: number; settle: (ok: boolean) => void };
+  const waiters: Waiter[] = [];
   const passed = (): void => {
-    for (const w of waiters) if (w.seq <= lastSeq) w.settle(true);
+    while (waiters.length > 0 && (waiters[0] as Waiter).seq <= lastSeq) (waiters[0] as Waiter).settle(true);
   };
   const decoder = new TextDecoder();
   // `<p>.events.task.<id token>`: the task id of an event without parsing it.
@@ -72,7 +73,7 @@ export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: At
             }
           }
           lastSeq = m.seq;
-          if (waiters.size > 0) passed();
+          if (waiters.length > 0) passed();
           if (m.info.pending === 0) markCaughtUp();
         }
         if (!stopped) await new Promise((r) => setTimeout(r, 1_000));
@@ -90,16 +91,20 @@ export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: At
       if (seq <= lastSeq) return Promise.resolve(true);
       if (stopped) return Promise.resolve(false);
       return new Promise<boolean>((resolve) => {
-        const w = {
+        const w: Waiter = {
           seq,
           settle: (ok: boolean): void => {
             clearTimeout(timer);
-            waiters.delete(w);
+            const at = waiters.indexOf(w);
+            if (at >= 0) waiters.splice(at, 1);
             resolve(ok);
           },
         };
         const timer = setTimeout(() => w.settle(false), timeoutMs);
-        waiters.add(w);
+        // Starts arrive in stream order, so this is nearly always the end.
+        let at = waiters.length;
+        while (at > 0 && (waiters[at - 1] as Waiter).seq > seq) at -= 1;
+        waiters.splice(at, 0, w);
       });
     },
     async stop() {
