@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { DEFAULT_MODULE_MAX_BYTES, encodeKvToken, InvalidError, NotFoundError, TaskStatusSchema, type ModuleRef } from '@propeller/events';
 import type { CommandOk } from '@propeller/eventstore';
-import { getTask, getTaskEvents, getTaskOrThrow, listTasks } from '@propeller/read-models';
+import { getTask, getTaskEvents, getTaskOrThrow, getTasks, listTasks } from '@propeller/read-models';
 import type { ApiContext } from '../app';
 import { parseRequest, toErrorAnswer } from '../http-errors';
 import { AcceptedJsonSchema } from '../proplets/schemas';
@@ -243,7 +243,7 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
       });
       const all = merged(replies.flat());
       if (await ctx.settled(TASKS_PROJECTION, all)) {
-        const rows = await Promise.all(ids.map((id) => getTask(ctx.db, id)));
+        const rows = await getTasks(ctx.db, ids);
         if (rows.every((r) => r !== undefined)) return reply.code(201).send({ tasks: rows.map((r) => taskJson(r as NonNullable<typeof r>)) });
       }
       return reply.code(202).send({ status: 'accepted', task_ids: ids, sequence: all.lastSequence });

@@ -6,6 +6,7 @@ export {
   UNFINISHED_TASK_STATUSES,
   countUnfinishedTasksOnProplet,
   getTask,
+  getTasks,
   getTaskEvents,
   getTaskOrThrow,
   listTasks,

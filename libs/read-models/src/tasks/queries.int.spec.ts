@@ -7,6 +7,7 @@ import {
   deleteTask,
   getTaskEvents,
   getTaskOrThrow,
+  getTasks,
   listTasks,
   tasksMigrations,
   upsertTask,
@@ -96,6 +97,13 @@ describe('tasks read model queries', () => {
     expect(await getTaskOrThrow(db, 't4')).toMatchObject({ id: 't4', status: 'completed', results: '42', inputs: ['1', 2], timeoutMs: 600000, seq: 1 });
     expect((await getTaskOrThrow(db, 't5')).results).toEqual({ a: [1] });
     await expect(getTaskOrThrow(db, 'nope')).rejects.toMatchObject({ code: 'NotFound' });
+  });
+
+  it('reads several tasks in one query, in the order asked, with a hole for a missing one', async () => {
+    const got = await getTasks(db, ['t5', 'nope', 't1', 't5']);
+    expect(got.map((x) => x?.id)).toEqual(['t5', undefined, 't1', 't5']);
+    expect(got[0]).toEqual(await getTaskOrThrow(db, 't5'));
+    expect(await getTasks(db, [])).toEqual([]);
   });
 
   it('returns the timeline oldest first, one row per event sequence', async () => {

@@ -168,6 +168,17 @@ export async function getTask(db: Kysely<any>, id: string): Promise<TaskView | u
   return row === undefined ? undefined : toTaskView(row);
 }
 
+/** Several tasks in one query, in the order of `ids` (`undefined` where a task has no row). */
+export async function getTasks(db: Kysely<any>, ids: readonly string[]): Promise<Array<TaskView | undefined>> {
+  if (ids.length === 0) return [];
+  const rows = await table(db).selectFrom('tasks').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+  const byId = new Map(rows.map((r) => [r.id as string, r]));
+  return ids.map((id) => {
+    const row = byId.get(id);
+    return row === undefined ? undefined : toTaskView(row);
+  });
+}
+
 /** One task, or throws `NotFoundError` (code `NotFound`). */
 export async function getTaskOrThrow(db: Kysely<any>, id: string): Promise<TaskView> {
   const t = await getTask(db, id);
