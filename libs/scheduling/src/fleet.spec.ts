@@ -178,6 +178,26 @@ describe('a Fleet changed one proplet at a time decides as a fresh array does', 
     expect(place(aTask('t3'), fleet, ledger, r2.state, rr).placed?.propletId).toBe('bb');
   });
 
+  it('answers the WAMR devices of a channel as matchProplet needs them, following moves between channels', () => {
+    const fleet = new Fleet([
+      aProplet('esp-1').esp32('d/a').build(),
+      aProplet('esp-2').esp32('d/a').build(),
+      aProplet('esp-3').esp32('d/b').build(),
+      aProplet('pod').build(),
+    ]);
+    const ids = (cs: readonly Candidate[]): string[] => cs.map((c) => c.id).sort();
+    expect(ids(fleet.channelPeers('esp-1'))).toEqual(['esp-1', 'esp-2']);
+    expect(ids(fleet.channelPeers('esp-3'))).toEqual(['esp-3']);
+    expect(fleet.channelPeers('pod')).toEqual([]);
+    expect(fleet.channelPeers('nobody')).toEqual([]);
+    fleet.upsert(aProplet('esp-2').esp32('d/b').build());
+    fleet.remove('esp-1');
+    expect(ids(fleet.channelPeers('esp-3'))).toEqual(['esp-2', 'esp-3']);
+    // The peers' current candidates, not the ones they had when they joined the channel.
+    fleet.upsert({ ...(fleet.get('esp-3') as Candidate), lastHeardAt: NOW });
+    expect(fleet.channelPeers('esp-2').find((c) => c.id === 'esp-3')?.lastHeardAt).toBe(NOW);
+  });
+
   it('sees a WAMR heartbeat on a shared channel at the next decision', () => {
     const fleet = new Fleet([aProplet('esp-1').esp32('d/shared').build(), aProplet('esp-2').esp32('d/shared').health('offline').build()]);
     const task = aTask('t', { wamrStartBytes: 200 });

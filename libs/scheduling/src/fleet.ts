@@ -393,6 +393,13 @@ export class FleetIndex {
     return false;
   }
 
+  /** The WAMR devices on the channel of candidate `i` (itself included), or none when `i` is not a WAMR device. */
+  wamrPeersOf(i: number): Candidate[] {
+    const ch = this.channelOf[i] as number;
+    if (ch < 0) return [];
+    return (this.channelMembers[ch] as number[]).map((k) => this.items[k] as Candidate);
+  }
+
   // ---- profiles ----
 
   private profileKey(i: number): string | number {
@@ -725,6 +732,15 @@ export class Fleet {
 
   has(id: string): boolean {
     return this.slots.has(id);
+  }
+
+  /**
+   * The WAMR devices sharing the channel of WAMR device `id` (itself included; none for another
+   * proplet): what `matchProplet`'s `channelPeers` needs, without a pass over the whole fleet.
+   */
+  channelPeers(id: string): Candidate[] {
+    const at = this.slots.get(id);
+    return at === undefined ? [] : this.ix.wamrPeersOf(at);
   }
 
   get size(): number {

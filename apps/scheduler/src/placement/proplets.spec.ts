@@ -84,6 +84,22 @@ describe('PropletDirectory', () => {
     expect(d.candidate('esp-1')).toMatchObject({ id: 'esp-1', dialect: 'wamr', deviceType: 'esp32', health: 'unknown', channel: 'propeller/control' });
   });
 
+  it('answers the WAMR devices on a device\'s channel, with their last heartbeat', () => {
+    const d = new PropletDirectory();
+    const esp = { type: 'external' as const, deviceType: 'esp32', dialect: 'wamr' as const, capacity: {} };
+    d.apply('esp-1', registered(esp));
+    d.apply('esp-2', registered(esp));
+    d.apply('esp-3', registered({ ...esp, channel: { domainId: 'propeller', channelId: 'other', layout: 'messages', perPropletTopics: true } }));
+    d.apply('rpi-1', registered());
+    d.heard('esp-2', 7_000);
+    expect(d.channelPeers('esp-1').map((c) => [c.id, c.lastHeardAt])).toEqual([
+      ['esp-1', undefined],
+      ['esp-2', 7_000],
+    ]);
+    expect(d.channelPeers('esp-3').map((c) => c.id)).toEqual(['esp-3']);
+    expect(d.channelPeers('rpi-1')).toEqual([]);
+  });
+
   it('places over its fleet, seeing each change at the next decision', () => {
     const d = new PropletDirectory();
     const ledger = new CapacityLedger();

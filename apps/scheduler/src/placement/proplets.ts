@@ -135,6 +135,11 @@ export class PropletDirectory {
     return this.candidates;
   }
 
+  /** The WAMR devices on the channel of WAMR device `propletId` (for `matchProplet`'s `channelPeers`), without a pass over every proplet. */
+  channelPeers(propletId: string): readonly Candidate[] {
+    return this.candidates.channelPeers(propletId);
+  }
+
   /**
    * Every known proplet as a candidate: the fleet's live array (`Fleet.candidates`), the same array
    * for the directory's life, changed in place as proplets change (copy it to keep a snapshot). Given
