@@ -77,6 +77,9 @@ function change(rnd: () => number, fleet: Fleet, next: { id: number }, capPool: 
   else fleet.upsert(randomProplet(rnd, id, capPool));
 }
 
+/** A candidate whose absence changes no channel verdict (not a WAMR device heard in the last 30 s), so it can be left out of a decision and compared with an array without it. */
+const silentOnItsChannel = (c: Candidate): boolean => c.dialect !== 'wamr' || c.lastHeardAt === undefined || NOW - c.lastHeardAt > 30_000;
+
 function run(policy: PolicyName, seed: number): { compared: number; widened: number } {
   const rnd = prng(seed);
   let compared = 0;
@@ -98,8 +101,11 @@ function run(policy: PolicyName, seed: number): { compared: number; widened: num
       for (let k = 0; k < changes; k++) change(rnd, fleet, next, i < 20 ? 10 : CAPS.length);
       const task = randomTask(rnd, round * 100 + i, fleet.candidates.map((c) => c.id));
       const options: PlaceOptions = { now: NOW, policy, random: rnd() };
-      const a = place(task, fleet, ledger, live, options);
-      const copy = fleet.candidates.slice();
+      // Now and then a few proplets are left out (a retry after a timeout goes elsewhere): as if
+      // they were not in the array.
+      const exclude = rnd() < 0.3 ? new Set([...some(rnd, fleet.candidates.filter(silentOnItsChannel).map((c) => c.id)).slice(0, 3), 'nobody']) : undefined;
+      const a = place(task, fleet, ledger, live, exclude === undefined ? options : { ...options, exclude });
+      const copy = fleet.candidates.filter((c) => exclude === undefined || !exclude.has(c.id));
       const b = place(task, copy, ledger, fresh, options);
       const c = referencePlace(task, copy, ledger, slow, options);
       expect(a).toEqual(b);
@@ -196,6 +202,24 @@ describe('a Fleet changed one proplet at a time decides as a fresh array does', 
     // The peers' current candidates, not the ones they had when they joined the channel.
     fleet.upsert({ ...(fleet.get('esp-3') as Candidate), lastHeardAt: NOW });
     expect(fleet.channelPeers('esp-2').find((c) => c.id === 'esp-3')?.lastHeardAt).toBe(NOW);
+  });
+
+  it('leaves out the excluded proplets, yet a WAMR device left out still keeps its channel peers from being used', () => {
+    const fleet = new Fleet([
+      aProplet('esp-1').esp32('d/shared').heardAt(NOW - 1000).build(),
+      aProplet('esp-2').esp32('d/shared').heardAt(NOW - 1000).build(),
+      aProplet('pod').build(),
+    ]);
+    const ledger = new CapacityLedger();
+    const task = aTask('t', { wamrStartBytes: 200, preferredPropletType: 'external' });
+    // esp-1 is left out (it timed out): esp-2 would be next, but esp-1 still hears the channel.
+    const r = place(task, fleet, ledger, initialPolicyState(), { now: NOW, exclude: new Set(['esp-1']) });
+    expect(r.placed?.propletId).toBe('pod');
+    expect(r.placed?.explanation.considered).toBe(2);
+    expect(r.placed?.explanation.reasons).toEqual([expect.objectContaining({ key: 'wamrChannel', count: 1, examples: ['esp-2'] })]);
+    // Every proplet left out: none is known to this decision.
+    const none = place(task, fleet, ledger, initialPolicyState(), { now: NOW, exclude: new Set(['esp-1', 'esp-2', 'pod']) });
+    expect(none.unschedulable?.reasons).toEqual(['noProplets']);
   });
 
   it('sees a WAMR heartbeat on a shared channel at the next decision', () => {

@@ -47,6 +47,14 @@ export interface PlaceOptions {
   wamrMaxStartBytes?: number;
   /** Default 30 s. */
   wamrChannelWindowMs?: number;
+  /**
+   * Proplets left out of this decision (the next attempt after a timeout goes elsewhere): not
+   * considered, counted or named, as over a copy of the candidates without them, but without
+   * indexing such a copy. One difference: a WAMR device left out still hears its channel, so it
+   * still keeps the WAMR devices sharing that channel from being used (the channel rule). A handful
+   * of ids; unknown ones are ignored.
+   */
+  exclude?: ReadonlySet<string>;
 }
 
 /** A proplet was chosen. */
@@ -250,14 +258,54 @@ function rejectionsBySlot(t: TaskFacts): Rejection[] {
  * Counts, profile by profile, the candidates whose profile a static rule rejects, each reason's
  * first examples (in array order, as counting them one by one would) kept in `top` (see `keepExample`).
  */
-function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly Rejection[], tally: RejectionTally, top: Int32Array): void {
+function countRejectedProfiles(fx: FleetIndex, s: StaticCheck, bySlot: readonly Rejection[], tally: RejectionTally, top: Int32Array, ex: Excluded | undefined): void {
   for (let p = 0; p < fx.profiles; p++) {
     const slot = s.pre[p] as number;
     if (slot < 0 || fx.profileSize[p] === 0) continue;
+    const left = ex === undefined ? 0 : (ex.perProfile.get(p) ?? 0);
+    if (left > 0) {
+      // Some members are left out: count the others, and take examples among them.
+      if (left === fx.profileSize[p]) continue;
+      tally.count(bySlot[slot] as Rejection, undefined, (fx.profileSize[p] as number) - left);
+      const { order, start } = fx.membersByProfile();
+      for (let k = start[p] as number, kept = 0; k < (start[p + 1] as number) && kept < MAX_EXAMPLES; k++) {
+        const i = order[k] as number;
+        if ((ex as Excluded).mark[i] === 1) continue;
+        if (!keepExample(top, slot, i)) break;
+        kept++;
+      }
+      continue;
+    }
     tally.count(bySlot[slot] as Rejection, undefined, fx.profileSize[p] as number);
     // A profile's first members are ascending: once one is not kept, the later ones are not either.
     for (const i of fx.firstOf(p)) if (!keepExample(top, slot, i)) break;
   }
+}
+
+/** The candidates `PlaceOptions.exclude` leaves out: marked by index, counted per profile. */
+interface Excluded {
+  readonly mark: Uint8Array;
+  readonly count: number;
+  readonly perProfile: ReadonlyMap<number, number>;
+}
+
+function excludedOf(fx: FleetIndex, ids: ReadonlySet<string> | undefined): Excluded | undefined {
+  if (ids === undefined || ids.size === 0) return undefined;
+  const mark = new Uint8Array(fx.n);
+  const perProfile = new Map<number, number>();
+  let count = 0;
+  for (const id of ids) {
+    // Every candidate with that id (an array may repeat one): the ranks holding it.
+    const to = fx.ranksUpTo(id);
+    for (let r = to - 1; r >= 0 && fx.sortedIds[r] === id; r--) {
+      const i = fx.byRank[r] as number;
+      mark[i] = 1;
+      count++;
+      const p = fx.profile[i] as number;
+      perProfile.set(p, (perProfile.get(p) ?? 0) + 1);
+    }
+  }
+  return count === 0 ? undefined : { mark, count, perProfile };
 }
 
 /**
@@ -340,7 +388,9 @@ export function place(
   }
 
   const fx = fleetIndex(candidates);
-  const pass = new Pass(fx, t, ledger, policy, preferred === undefined ? -1 : preferred === 'k8s' ? 0 : 1, cursor === null ? -1 : fx.ranksUpTo(cursor), now, windowMs);
+  const excluded = excludedOf(fx, options.exclude);
+  const considered = fx.n - (excluded?.count ?? 0);
+  const pass = new Pass(fx, t, ledger, policy, preferred === undefined ? -1 : preferred === 'k8s' ? 0 : 1, cursor === null ? -1 : fx.ranksUpTo(cursor), now, windowMs, excluded);
   pass.run();
   const { picks, tally, unreportedCpu, unreportedMemory } = pass;
 
@@ -349,7 +399,7 @@ export function place(
   if (t.pin !== undefined && !pass.pinSeen) {
     reasons.unshift({ key: 'pinUnknown', rule: 'pinUnknown', count: 0, examples: [], message: `pinned proplet ${t.pin} is not known` });
   }
-  if (fx.n === 0) {
+  if (considered === 0) {
     reasons.push({ key: 'noProplets', rule: 'noProplets', count: 0, examples: [], message: 'no proplets are known' });
   }
 
@@ -370,7 +420,7 @@ export function place(
   }
 
   if (chosen === undefined) {
-    const explanation = buildExplanation(fx.n, feasible, reasons, notes);
+    const explanation = buildExplanation(considered, feasible, reasons, notes);
     return { unschedulable: { reasons: reasonKeys(explanation), explanation }, state };
   }
 
@@ -384,7 +434,7 @@ export function place(
   });
   if (unreportedCpu.count > 0) notes.push(unreportedNote('cpu', formatCpu(t.cpuMillis), unreportedCpu, feasible, c));
   if (unreportedMemory.count > 0) notes.push(unreportedNote('memory', formatMemory(t.memoryBytes), unreportedMemory, feasible, c));
-  const explanation = buildExplanation(fx.n, feasible, reasons, notes);
+  const explanation = buildExplanation(considered, feasible, reasons, notes);
   return {
     placed: { propletId: c.id, propletType: c.type, explanation },
     state: policy === 'roundrobin' ? { roundRobinCursor: c.id } : state,
@@ -402,6 +452,8 @@ class Pass {
   readonly unreportedCpu = new Unreported();
   readonly unreportedMemory = new Unreported();
   readonly pinSeen: boolean;
+  // The candidates holding the pinned id (not left out), in array order.
+  private readonly pinned: Int32Array;
   private readonly s: StaticCheck;
   private readonly cols: ReservationColumns | undefined;
   private readonly needsReservation: boolean;
@@ -424,17 +476,25 @@ class Pass {
     private readonly cursorRanks: number,
     private readonly now: number,
     private readonly windowMs: number,
+    private readonly excluded: Excluded | undefined,
   ) {
     this.tally = new RejectionTally(t.slots);
     this.fallback = fx.scratch;
     this.deferredWamr = fx.scratch2;
     this.s = staticCheck(fx, t);
-    this.pinSeen = t.pin !== undefined && this.s.pinTo > this.s.pinFrom;
+    this.pinned = t.pin === undefined ? new Int32Array(0) : this.pinnedOf(fx, this.s, excluded);
+    this.pinSeen = t.pin !== undefined && this.pinned.length > 0;
     // A `CapacityLedger` is read as columns; any other `LedgerView` with one `get` per proplet.
     this.cols = ledger instanceof CapacityLedger ? fx.reservationColumns(ledger) : undefined;
     // The ledger is read only when something needs the reservation: a resource request, a task
     // limit, or a policy that scores free share.
     this.needsReservation = t.cpuMillis > 0 || t.memoryBytes > 0 || policy !== 'roundrobin';
+  }
+
+  /** The candidates holding the pinned id, in array order, but those left out. */
+  private pinnedOf(fx: FleetIndex, s: StaticCheck, excluded: Excluded | undefined): Int32Array {
+    const all = Int32Array.from(fx.byRank.subarray(s.pinFrom, s.pinTo)).sort();
+    return excluded === undefined ? all : all.filter((i) => excluded.mark[i] !== 1);
   }
 
   run(): void {
@@ -447,18 +507,20 @@ class Pass {
       // kept in `top`; `scan` (reasons apart from the profiles') gives its own in array order.
       const bySlot = rejectionsBySlot(t);
       const top = new Int32Array(t.slots * MAX_EXAMPLES).fill(-1);
-      countRejectedProfiles(fx, s, bySlot, this.tally, top);
+      countRejectedProfiles(fx, s, bySlot, this.tally, top, this.excluded);
       if (this.cols !== undefined) this.fastScan(this.cols, top);
       else this.scan(undefined, undefined);
       emitExamples(fx, top, bySlot, this.tally);
     } else {
       // The pin rule comes first: every candidate but the pinned ones (the same id) is rejected by it.
-      const pinned = Int32Array.from(fx.byRank.subarray(s.pinFrom, s.pinTo)).sort();
-      const others = fx.n - pinned.length;
+      const pinned = this.pinned;
+      const mark = this.excluded?.mark;
+      const others = fx.n - (this.excluded?.count ?? 0) - pinned.length;
       if (others > 0) {
         this.tally.count(t.rejections.pin, undefined, others);
         for (let i = 0, k = 0, named = 0; i < fx.n && named < MAX_EXAMPLES; i++) {
           if (k < pinned.length && pinned[k] === i) k++;
+          else if (mark !== undefined && mark[i] === 1) continue;
           else {
             this.tally.example(t.rejections.pin, (fx.items[i] as Candidate).id);
             named++;
@@ -505,8 +567,10 @@ class Pass {
     const wantCpu = t.cpuMillis;
     const wantMemory = t.memoryBytes;
     const n = only === undefined ? fx.n : only.length;
+    const mark = this.excluded?.mark;
     next: for (let k = 0; k < n; k++) {
       const i = only === undefined ? k : (only[k] as number);
+      if (mark !== undefined && mark[i] === 1) continue;
       const p = profile[i] as number;
       const slot = pre[p] as number;
       if (slot >= 0) {
@@ -631,6 +695,7 @@ class Pass {
     let firstRank1 = 0;
     let next1 = -1;
     let nextRank1 = 0;
+    const mark = this.excluded?.mark;
     const profiles = fx.profiles;
     for (let p = 0; p < profiles; p++) {
       const from = start[p] as number;
@@ -646,6 +711,7 @@ class Pass {
       let accepted = 0;
       next: for (let k = from; k < to; k++) {
         const i = order[k] as number;
+        if (mark !== undefined && mark[i] === 1) continue;
         for (let j = 0; j < labels; j++) {
           if ((labelIds[j] as Int32Array)[i] !== labelWant[j]) {
             const r = rejections.label[j] as Rejection;
