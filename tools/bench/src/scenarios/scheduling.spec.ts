@@ -17,7 +17,7 @@ describe('bench scenario scheduling (a)', () => {
     const lines: string[] = [];
     const tables: string[] = [];
     const result = await scenario.run({
-      args: ['--part', 'a', '--proplets', '300', '--decisions', '40'],
+      args: ['--part', 'a', '--proplets', '300', '--decisions', '40', '--churn-seconds', '0.2'],
       log: (l) => lines.push(l),
       table: (title) => tables.push(title),
     });
@@ -31,7 +31,16 @@ describe('bench scenario scheduling (a)', () => {
     }
     expect(placement['p99_us'] as number).toBeGreaterThanOrEqual(placement['p50_us'] as number);
     expect(Object.keys(result)).toEqual(['placement']);
-    expect(tables).toEqual(['placement over 300 proplets (target p99 ≤ 1000 µs)']);
+    expect(tables).toEqual([
+      'placement over 300 proplets (target p99 ≤ 1000 µs)',
+      'placement over 300 proplets for 0.2 s per feed while 100 proplet changes/s arrive (WAMR heartbeats, health flips; shapes in rotation)',
+    ]);
+    // The same decisions while proplets change, fed to a Fleet and as a new array per change.
+    const churn = placement['under_changes'] as Record<string, Record<string, number>>;
+    for (const feed of ['fleet', 'array']) {
+      expect(churn[feed]?.['decisions']).toBeGreaterThan(0);
+      expect(churn[feed]?.['p99_us']).toBeGreaterThanOrEqual(churn[feed]?.['p50_us'] ?? Infinity);
+    }
     expect(lines.some((l) => /placement p99 .* the 1000 µs target/.test(l))).toBe(true);
   });
 
