@@ -527,14 +527,7 @@ export class FleetIndex {
 
   /** Number of ids `<=` `id` (the first rank whose id is `> id`). */
   ranksUpTo(id: string): number {
-    let lo = 0;
-    let hi = this.n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((this.sortedIds[mid] as string) <= id) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return this.ranksUpTo0(id, this.n);
   }
 
   /** Ranks the candidate just appended at index `i` (the last): after every id `<=` it, as the stable sort would. */
