@@ -30,7 +30,6 @@ import {
   place,
   reasonKeys,
   sameReasons,
-  type Candidate,
   type ParsedRequirements,
   type PolicyName,
   type PolicyState,
@@ -506,14 +505,14 @@ export class PlacementLoop {
       ...(this.o.edgeKeywords ? { edgeKeywords: this.o.edgeKeywords } : {}),
       ...(this.o.loadBalancingRatio === undefined ? {} : { loadBalancingRatio: this.o.loadBalancingRatio }),
     };
-    const all = this.directory.all();
+    const fleet = this.directory.fleet();
     const avoid = this.timedOutOn.get(id);
     let result;
     try {
-      // The next attempt after a timeout goes elsewhere when another proplet can take it.
-      const elsewhere: readonly Candidate[] | undefined = avoid && avoid.size > 0 ? all.filter((c) => !avoid.has(c.id)) : undefined;
-      result = elsewhere ? place(st, elsewhere, this.ledger, this.policyState, options) : undefined;
-      if (result === undefined || result.placed === undefined) result = place(st, all, this.ledger, this.policyState, options);
+      // The next attempt after a timeout goes elsewhere when another proplet can take it (same index,
+      // those proplets left out of this one decision), else anywhere.
+      result = avoid && avoid.size > 0 ? place(st, fleet, this.ledger, this.policyState, { ...options, exclude: avoid }) : undefined;
+      if (result === undefined || result.placed === undefined) result = place(st, fleet, this.ledger, this.policyState, options);
     } catch (e) {
       this.log.error({ err: e, taskId: id }, 'cannot place task');
       return undefined;
@@ -540,7 +539,7 @@ export class PlacementLoop {
     if (!this.active || this.queue.size === 0) return;
     const c = this.directory.candidate(propletId);
     if (c === undefined) return;
-    const matches = matchProplet(this.queue, c, this.ledger, { now: Date.now(), channelPeers: this.directory.all() });
+    const matches = matchProplet(this.queue, c, this.ledger, { now: Date.now(), channelPeers: this.directory.channelPeers(propletId) });
     for (const m of matches) {
       this.queue.remove(m.taskId);
       const t = this.tasks.get(m.taskId);
