@@ -248,7 +248,7 @@ describe('mqtt-gateway directory', () => {
     const data = { propletId: id, origin: 'operator', type: 'external', deviceType: 'esp32', capabilities: ['wasm'], dialect: 'wamr', channel: { domainId, channelId: 'far', layout: 'messages', perPropletTopics: true }, metadata: { tags: [] } };
     await sendCommand(nc, names, 'proplet', 'register', { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data });
     await waitFor(() => gateway.directory.get(id) !== undefined, 'the directory to follow PropletRegistered');
-    expect(gateway.directory.get(id)).toEqual({ propletId: id, domainId, channelId: 'far', layout: 'messages', perPropletTopics: true, dialect: 'wamr', deregistered: false });
+    expect(gateway.directory.get(id)).toEqual({ propletId: id, domainId, channelId: 'far', layout: 'messages', perPropletTopics: true, dialect: 'wamr', deregistered: false, seq: expect.any(Number) });
 
     const event: PropletDeregistered = { type: 'PropletDeregistered', data: { reason: 'operator', deregisteredAt: new Date().toISOString() } };
     const env = makeEnvelope({ event, aggregateId: id, meta: { correlationId: randomUUID() }, id: randomUUID(), occurredAt: new Date() });

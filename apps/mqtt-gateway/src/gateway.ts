@@ -132,8 +132,10 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
           const data = action.data;
           try {
             const request = { meta: { correlationId: randomUUID(), issuedAt: now().toISOString() }, data };
-            await retry(() => sendCommand(nc, names, 'proplet', 'register', request, { timeoutMs: o.commandTimeoutMs ?? 5_000 }), isRetryableCommandError);
-            directory.registered(data.propletId, data.channel, data.dialect);
+            const reply = await retry(() => sendCommand(nc, names, 'proplet', 'register', request, { timeoutMs: o.commandTimeoutMs ?? 5_000 }), isRetryableCommandError);
+            // Only what the registry stored: a registration it answered with no event changed nothing.
+            if (reply.sequences.length > 0) directory.registered(data.propletId, data.channel, data.dialect, reply.lastSequence);
+            else directory.registrationSettled(data.propletId);
           } catch (e) {
             directory.registrationFailed(data.propletId);
             throw e;

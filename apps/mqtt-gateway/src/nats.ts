@@ -110,7 +110,7 @@ export function followPropletEvents(nc: NatsConnection, names: NatsNames, direct
           if (type !== 'PropletRegistered' && type !== 'PropletUpdated' && type !== 'PropletDeregistered') continue;
           try {
             const env = JSON.parse(decoder.decode(m.data)) as { type: string; aggregateId: string; data: unknown };
-            directory.apply(env);
+            directory.apply({ ...env, seq: m.seq });
             applied += 1;
           } catch (e) {
             onError(e);
