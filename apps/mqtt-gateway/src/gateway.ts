@@ -7,7 +7,7 @@ import { parseInbound, parseTopic } from '@propeller/mqtt-protocol';
 import type { Metrics } from '@propeller/telemetry';
 import type { GatewayConfig } from './config';
 import { PropletDirectory } from './directory';
-import { MqttLink } from './mqtt-link';
+import { MqttLink, WITHHOLD_ACK } from './mqtt-link';
 import {
   followPropletEvents,
   isRetryableCommandError,
@@ -192,7 +192,8 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       // QoS 1 kinds: stored before their PUBACK (a crash redelivers, never loses); the link reads on while
       // earlier ones are stored (`sessionInFlight`), these run in order per key and concurrently across keys.
       session: async (topic, payload) => {
-        if (stopping) return new Promise<void>(() => undefined);
+        // Read after the stop began: not acknowledged, so the broker gives it to another replica or to this one's next run.
+        if (stopping) return WITHHOLD_ACK;
         const work = prepare(topic, payload, 'session');
         await sessionQueue.push(work.key, work.run);
       },

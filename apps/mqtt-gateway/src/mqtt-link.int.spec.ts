@@ -1,6 +1,6 @@
 import { waitFor } from '@propeller/eventstore/testing';
 import { connect, type MqttClient } from 'mqtt';
-import { pipelineAcks } from './mqtt-link';
+import { pipelineAcks, WITHHOLD_ACK, type PipelinedAcks } from './mqtt-link';
 import { TEST_BROKER, testDomainId } from './testing';
 
 // The persistent session reads on while earlier QoS 1 messages are still being stored, but acknowledges
@@ -71,6 +71,37 @@ describe('pipelined PUBACKs of the persistent session (real Mosquitto)', () => {
     await waitFor(() => third.handled.includes('m5'), 'm5');
     expect(third.handled).toEqual(['m5']);
     await third.c.endAsync();
+  });
+
+  it('acknowledges what was handled before a clean stop, and withholds what the handler withheld', async () => {
+    let stopping = false;
+    const handledBefore: string[] = [];
+    const withheld: string[] = [];
+    let acks: PipelinedAcks | undefined;
+    const handler = async (_t: string, payload: Buffer) => {
+      if (stopping) {
+        withheld.push(payload.toString());
+        return WITHHOLD_ACK;
+      }
+      handledBefore.push(payload.toString());
+      return undefined;
+    };
+    const c = await open(clientId, false, (client) => (acks = pipelineAcks(client, handler, 256)));
+    await c.subscribeAsync(topic, { qos: 1 });
+    const device = await open(`dev3-${clientId}`, true);
+    for (const m of ['k1', 'k2']) await device.publishAsync(topic, m, { qos: 1 });
+    await waitFor(() => handledBefore.length === 2, 'k1 and k2 handled');
+    stopping = true;
+    await device.publishAsync(topic, 'late', { qos: 1 });
+    await waitFor(() => withheld.includes('late'), 'late read and withheld');
+    await acks?.flushed();
+    await c.endAsync();
+    const next = await session(256, () => false);
+    await waitFor(() => next.handled.includes('late'), 'the withheld message redelivered');
+    await device.publishAsync(topic, 'after', { qos: 1 });
+    await waitFor(() => next.handled.includes('after'), 'a later message');
+    expect(next.handled).toEqual(['late', 'after']);
+    await next.c.endAsync();
   });
 
   it('reads no further than `inFlight` messages being handled', async () => {

@@ -13,7 +13,10 @@ export const RECONNECT_MAX_MS = 30_000;
  * Handles one message. On the heartbeat connection the returned promise gates reading the next message;
  * on the persistent session it settles when the message is handled (stored), which releases its PUBACK.
  */
-export type MessageHandler = (topic: string, payload: Buffer, qos: number) => Promise<void>;
+export type MessageHandler = (topic: string, payload: Buffer, qos: number) => Promise<void | typeof WITHHOLD_ACK>;
+
+/** What a session handler answers for a message it must not acknowledge (a replica stopping): the broker redelivers it. */
+export const WITHHOLD_ACK = 'withhold';
 
 /** Callbacks of the link. */
 export interface LinkEvents {
@@ -33,6 +36,7 @@ export class MqttLink {
   readonly session: MqttClient;
   readonly heartbeats: MqttClient;
   readonly #sessionFilters: string[];
+  readonly #acks: PipelinedAcks;
   #closing = false;
 
   constructor(
@@ -59,7 +63,7 @@ export class MqttLink {
       subs.filter((s) => s.qos === 1),
       handlers.session,
     );
-    pipelineAcks(this.session, handlers.session, config.sessionInFlight ?? DEFAULT_SESSION_IN_FLIGHT);
+    this.#acks = pipelineAcks(this.session, handlers.session, config.sessionInFlight ?? DEFAULT_SESSION_IN_FLIGHT);
     this.heartbeats = this.#open('heartbeats', { clientId: config.heartbeatClientId, clean: true }, subs.filter((s) => s.qos === 0), handlers.heartbeats);
   }
 
@@ -95,6 +99,8 @@ export class MqttLink {
    */
   async close(): Promise<void> {
     this.#closing = true;
+    // The PUBACKs of the messages handled so far go out before the DISCONNECT.
+    await this.#acks.flushed();
     await Promise.all([this.session.endAsync(false), this.heartbeats.endAsync(false)]);
   }
 
@@ -159,10 +165,12 @@ type PacketSender = (packet: { cmd: string; messageId?: number }, cb?: (err?: Er
  * are stored with one NATS write and acknowledged with one MQTT write, and a crash still loses none: the
  * broker redelivers every message whose PUBACK was not sent. PUBACKs held when the connection drops are
  * not sent on the next one (the broker redelivers those messages; the inbox's message ids make the copies
- * duplicates). Relies on mqtt.js's `_sendPacket` (5.x); `inFlight` 1 keeps one message at a time.
+ * duplicates), nor for a message whose handler answered `WITHHOLD_ACK`. Relies on mqtt.js's `_sendPacket`
+ * (5.x); `inFlight` 1 keeps one message at a time.
  */
-export function pipelineAcks(client: MqttClient, handler: MessageHandler, inFlight: number): void {
-  const handled = new Map<number, Promise<void>>();
+export function pipelineAcks(client: MqttClient, handler: MessageHandler, inFlight: number): PipelinedAcks {
+  // messageId → whether to acknowledge, once handled.
+  const handled = new Map<number, Promise<boolean>>();
   let acks: Promise<void> = Promise.resolve();
   let connection = 0;
   let running = 0;
@@ -181,17 +189,19 @@ export function pipelineAcks(client: MqttClient, handler: MessageHandler, inFlig
     }
     handled.delete(packet.messageId as number);
     const on = connection;
-    acks = acks.then(() => done).then(() => {
-      if (on === connection && client.connected) send(packet);
-    });
+    acks = acks
+      .then(() => done)
+      .then((ack) => {
+        if (ack && on === connection && client.connected) send(packet);
+      });
     // Read on now: the PUBACK goes out once the message is handled.
     cb?.();
   };
   client.handleMessage = (packet: IPublishPacket, done: (err?: Error) => void) => {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const settled = handler(packet.topic, payload, packet.qos).then(
-      () => undefined,
-      () => undefined,
+      (r) => r !== WITHHOLD_ACK,
+      () => true,
     );
     if (packet.qos > 0 && packet.messageId !== undefined) handled.set(packet.messageId, settled);
     running += 1;
@@ -204,6 +214,13 @@ export function pipelineAcks(client: MqttClient, handler: MessageHandler, inFlig
     if (running < inFlight) done();
     else waiting = () => done();
   };
+  return { flushed: () => acks };
+}
+
+/** The PUBACKs `pipelineAcks` holds. */
+export interface PipelinedAcks {
+  /** Resolves once the PUBACK of every message handled so far was written (or dropped with its connection). */
+  flushed(): Promise<void>;
 }
 
 function firstConnect(client: MqttClient, timeoutMs: number): Promise<void> {
