@@ -21,9 +21,12 @@ describe('scheduling bench, end-to-end helpers', () => {
       mode: 'upstream',
       proplets: 1000,
       seconds: 30,
-      minTasks: 30000,
+      minTasks: 0,
       halfRate: false,
     });
+    // --min-tasks sizes part (b); part (c) takes its own.
+    expect(parseEndToEndArgs(['--min-tasks', '30000'], 'extension').minTasks).toBe(30000);
+    expect(parseEndToEndArgs(['--min-tasks', '30000', '--c-min-tasks', '500'], 'upstream').minTasks).toBe(500);
     expect(() => parseEndToEndArgs(['--batch', '101'], 'extension')).toThrow(/at most 100/);
   });
 

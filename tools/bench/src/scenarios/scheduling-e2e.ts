@@ -73,7 +73,9 @@ export function parseEndToEndArgs(args: readonly string[], mode: SimMode): EndTo
     proplets: num(args, 'devices', 200),
     seconds: num(args, 'seconds', 20),
     warmupSeconds: num(args, 'warmup', 5),
-    minTasks: num(args, 'min-tasks', 0),
+    // Part (c) has no target, and one shared start topic fans every start out to every proplet: a window
+    // of 30,000 tasks there takes many minutes, so --min-tasks is part (b)'s (--c-min-tasks for (c)).
+    minTasks: mode === 'extension' ? num(args, 'min-tasks', 0) : num(args, 'c-min-tasks', 0),
     batch: num(args, 'batch', 100),
     concurrency: num(args, 'concurrency', 4),
     perProcess: num(args, 'per-process', 1000),
