@@ -160,18 +160,90 @@ export function upcastEventData(type: string, schemaVersion: number, data: unkno
  * consumers that skip unknown types do so from the `Propeller-Type` header before parsing.
  */
 export function parseEvent(raw: unknown): EventEnvelope {
-  const env = parseOrThrow(EnvelopeSchema, raw, 'event envelope');
+  return parseEnvelopeAndData(raw, undefined) as EventEnvelope;
+}
+
+/** `parseEvent` for an envelope the event store read back; keeps its stream sequence. */
+export function parseStoredEvent(stored: StoredEnvelope): StoredEventEnvelope {
+  return parseEnvelopeAndData(stored, stored.seq) as StoredEventEnvelope;
+}
+
+/** `parseEvent`, building the result once (with `seq` when given) instead of spreading it twice. */
+function parseEnvelopeAndData(raw: unknown, seq: number | undefined): EventEnvelope | StoredEventEnvelope {
+  const env = checkEnvelope(raw) ?? parseOrThrow(EnvelopeSchema, raw, 'event envelope');
   const d = definitionOrThrow(env.type);
   if (env.aggregate !== d.aggregate) {
     throw InvalidError.field('aggregate', env.aggregate, `${env.type} belongs to aggregate ${d.aggregate}`);
   }
   const data = upcastEventData(env.type, env.schemaVersion, env.data);
-  return { ...env, schemaVersion: d.schemaVersion, data } as EventEnvelope;
+  const { id, type, aggregate, aggregateId, occurredAt, correlationId, causationId, traceparent } = env;
+  const schemaVersion = d.schemaVersion;
+  if (seq === undefined) return { id, type, schemaVersion, aggregate, aggregateId, occurredAt, correlationId, causationId, traceparent, data } as EventEnvelope;
+  return { id, type, schemaVersion, aggregate, aggregateId, occurredAt, correlationId, causationId, traceparent, data, seq } as StoredEventEnvelope;
 }
 
-/** `parseEvent` for an envelope the event store read back; keeps its stream sequence. */
-export function parseStoredEvent(stored: StoredEnvelope): StoredEventEnvelope {
-  return { ...parseEvent(stored), seq: stored.seq };
+/** The pattern a string field of `EnvelopeSchema` is checked against (`null` when it has none we can read). */
+function envelopePattern(field: 'id' | 'occurredAt'): RegExp | null {
+  const pattern = (EnvelopeSchema.shape[field] as unknown as { _zod?: { def?: { pattern?: unknown } } })._zod?.def?.pattern;
+  return pattern instanceof RegExp && !pattern.global && !pattern.sticky ? pattern : null;
+}
+
+// The schema's own patterns, so the fast check accepts exactly what the schema accepts.
+const ENVELOPE_ID_PATTERN = envelopePattern('id');
+const ENVELOPE_AT_PATTERN = envelopePattern('occurredAt');
+
+const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+const isTextOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+
+/**
+ * `EnvelopeSchema.parse` without zod's per-field machinery, for the envelope every event read
+ * (`parseEvent`, `parseStoredEvent`) checks. Returns the envelope's fields when they are valid, and
+ * `null` for anything else (then `EnvelopeSchema` decides and names the field): it never accepts
+ * what the schema refuses. Exported for its spec.
+ */
+export function checkEnvelope(raw: unknown): Envelope | null {
+  if (ENVELOPE_ID_PATTERN === null || ENVELOPE_AT_PATTERN === null) return null;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const r = raw as Record<string, unknown>;
+  const id = r.id;
+  const type = r.type;
+  const schemaVersion = r.schemaVersion;
+  const aggregate = r.aggregate;
+  const aggregateId = r.aggregateId;
+  const occurredAt = r.occurredAt;
+  const correlationId = r.correlationId;
+  const causationId = r.causationId;
+  const traceparent = r.traceparent;
+  if (
+    !isText(id) ||
+    !ENVELOPE_ID_PATTERN.test(id) ||
+    !isText(type) ||
+    typeof schemaVersion !== 'number' ||
+    !Number.isSafeInteger(schemaVersion) ||
+    schemaVersion <= 0 ||
+    !isText(aggregate) ||
+    !isText(aggregateId) ||
+    typeof occurredAt !== 'string' ||
+    !ENVELOPE_AT_PATTERN.test(occurredAt) ||
+    !isText(correlationId) ||
+    !isTextOrNull(causationId) ||
+    !isTextOrNull(traceparent) ||
+    !('data' in r)
+  ) {
+    return null;
+  }
+  return {
+    id,
+    type,
+    schemaVersion,
+    aggregate,
+    aggregateId,
+    occurredAt,
+    correlationId,
+    causationId: causationId as string | null,
+    traceparent: traceparent as string | null,
+    data: r.data,
+  };
 }
 
 /** Inputs of `makeEnvelope`. Ids and the clock come in from the edge (STYLE.md rule 8). */
