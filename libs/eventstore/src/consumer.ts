@@ -93,7 +93,24 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
 
   const stats: ConsumerStats = { handled: 0, skipped: 0, deadLettered: 0, failedTries: 0, redeliveredInFlight: 0 };
   const queue = new KeyedQueue();
-  const inProcess = new Set<number>();
+  // Events held here (queued behind their aggregate, running or backing off) and when the server last
+  // heard of each. One sweep timer keeps them all alive instead of a timer per event: an event held
+  // past a third of ack_wait is reported working, and the sweep runs every sixth of ack_wait, so the
+  // server hears of a held event at least every half ack_wait.
+  const inProcess = new Map<number, { m: JsMsg; told: number }>();
+  const workingAfter = Math.max(100, Math.floor(ackWaitMs / 3));
+  const sweep = setInterval(
+    () => {
+      const now = performance.now();
+      for (const held of inProcess.values()) {
+        if (now - held.told < workingAfter) continue;
+        held.told = now;
+        held.m.working();
+      }
+    },
+    Math.max(50, Math.floor(workingAfter / 2)),
+  );
+  sweep.unref();
   let stopping = false;
   const wakeups = new Set<() => void>();
 
@@ -186,13 +203,9 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
         m.ack();
         continue;
       }
-      inProcess.add(m.seq);
-      // Tell the server we are on it while the event waits behind its aggregate or backs off.
-      const keepAlive = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
-      void queue
-        .push(m.subject, () => handle(m))
-        .catch((e: unknown) => opts.onError?.(e))
-        .finally(() => clearInterval(keepAlive));
+      // Kept alive by the sweep from now on, while the event waits behind its aggregate or backs off.
+      inProcess.set(m.seq, { m, told: performance.now() });
+      void queue.push(m.subject, () => handle(m)).catch((e: unknown) => opts.onError?.(e));
     }
   })().catch((e: unknown) => opts.onError?.(e));
 
@@ -204,6 +217,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
       await loop;
       for (const wake of [...wakeups]) wake();
       await queue.idle();
+      clearInterval(sweep);
     })();
     return stopped;
   };
