@@ -10,7 +10,7 @@ import {
   PropletUpdatedDataSchema,
 } from './proplet-events';
 import { PauseSiteEvacuationSchema, SiteEvacuationResumedDataSchema } from './site-events';
-import { MAX_EXPLANATION_CHARS, TaskIdSchema, TaskPatchSchema, TaskSpecSchema, WireIdSchema } from './task-events';
+import { CreateTaskDataSchema, MAX_EXPLANATION_CHARS, TaskIdSchema, TaskPatchSchema, WireIdSchema } from './task-events';
 import { parseOrThrow } from './validation';
 
 /**
@@ -93,7 +93,7 @@ const taskId = TaskIdSchema;
  * Defaults as `TaskSpecSchema`. `start: true` also starts it (`POST /tasks` with `"start": true`), so one
  * command does what `task.create` + `task.start` do.
  */
-export const CreateTaskSchema = z.intersection(z.object({ taskId, start: z.boolean().optional() }), TaskSpecSchema);
+export const CreateTaskSchema = CreateTaskDataSchema;
 /** `task.update`: change a task that has not been started. */
 export const UpdateTaskSchema = z.intersection(z.object({ taskId }), TaskPatchSchema);
 /** `task.start`: request a run (→ `pending`). */

@@ -103,6 +103,16 @@ export type TaskSpec = z.output<typeof TaskSpecSchema>;
 /** What a caller may send for a new task (defaults not yet applied). */
 export type TaskSpecInput = z.input<typeof TaskSpecSchema>;
 
+/**
+ * `task.create`'s data: `taskId`, `start` and the spec with its defaults (as `TaskSpecSchema`). One object
+ * rather than `z.intersection(z.object({ taskId, start }), TaskSpecSchema)`: zod's intersection parses both
+ * sides and deep-merges their outputs, ~15x the cost of this parse, for the same result.
+ */
+export const CreateTaskDataSchema = z
+  .object({ taskId: TaskIdSchema, start: z.boolean().optional(), ...taskSpecShape })
+  .refine(notBothSources, notBothSourcesRule)
+  .transform(applySpecDefaults);
+
 /** A task exists (status `created`); it runs once started. Missing fields take `TaskSpecSchema`'s defaults. */
 export const TaskCreatedDataSchema = z
   .object({ ...taskSpecShape, createdAt: TimestampSchema })
