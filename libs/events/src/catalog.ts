@@ -183,8 +183,8 @@ function parseEnvelopeAndData(raw: unknown, seq: number | undefined): EventEnvel
 }
 
 /** The pattern a string field of `EnvelopeSchema` is checked against (`null` when it has none we can read). */
-function envelopePattern(field: 'id' | 'occurredAt'): RegExp | null {
-  const pattern = (EnvelopeSchema.shape[field] as unknown as { _zod?: { def?: { pattern?: unknown } } })._zod?.def?.pattern;
+function envelopePattern(field: 'id' | 'occurredAt', schema: z.ZodObject = EnvelopeSchema): RegExp | null {
+  const pattern = (schema.shape[field] as unknown as { _zod?: { def?: { pattern?: unknown } } })._zod?.def?.pattern;
   return pattern instanceof RegExp && !pattern.global && !pattern.sticky ? pattern : null;
 }
 
@@ -265,6 +265,29 @@ const MakeEnvelopeFieldsSchema = z.object({
   correlationId: z.string().min(1),
 });
 
+const AGGREGATE_ID_MAX_BYTES = 200;
+const FIELDS_ID_PATTERN = envelopePattern('id', MakeEnvelopeFieldsSchema);
+const FIELDS_AT_PATTERN = envelopePattern('occurredAt', MakeEnvelopeFieldsSchema);
+
+/**
+ * `MakeEnvelopeFieldsSchema` without zod, for the envelope of every event written: true only when the
+ * schema would accept the fields unchanged (then they are used as they are); anything else goes to the
+ * schema, which names the field. Never accepts what the schema refuses. Exported for its spec.
+ */
+export function envelopeFieldsValid(f: { id: unknown; aggregateId: unknown; occurredAt: unknown; correlationId: unknown }): boolean {
+  return (
+    FIELDS_ID_PATTERN !== null &&
+    FIELDS_AT_PATTERN !== null &&
+    isText(f.id) &&
+    FIELDS_ID_PATTERN.test(f.id) &&
+    isText(f.aggregateId) &&
+    (f.aggregateId.length * 3 <= AGGREGATE_ID_MAX_BYTES || Buffer.byteLength(f.aggregateId, 'utf8') <= AGGREGATE_ID_MAX_BYTES) &&
+    typeof f.occurredAt === 'string' &&
+    FIELDS_AT_PATTERN.test(f.occurredAt) &&
+    isText(f.correlationId)
+  );
+}
+
 /**
  * Wraps an event in its envelope at the current schema version, validating its data first, so a
  * broken invariant throws `InvalidError` before anything is written.
@@ -276,11 +299,8 @@ export function makeEnvelope<E extends DomainEvent>(input: MakeEnvelopeInput<E>)
     throw InvalidError.field('aggregate', input.aggregate, `${event.type} belongs to aggregate ${d.aggregate}`);
   }
   const occurredAt = input.occurredAt instanceof Date ? input.occurredAt.toISOString() : input.occurredAt;
-  const fields = parseOrThrow(
-    MakeEnvelopeFieldsSchema,
-    { id: input.id, aggregateId: input.aggregateId, occurredAt, correlationId: meta.correlationId },
-    `${event.type} envelope`,
-  );
+  const given = { id: input.id, aggregateId: input.aggregateId, occurredAt, correlationId: meta.correlationId };
+  const fields = envelopeFieldsValid(given) ? given : parseOrThrow(MakeEnvelopeFieldsSchema, given, `${event.type} envelope`);
   const data = parseOrThrow(d.dataSchema, event.data, `${event.type} v${d.schemaVersion}`, 'data');
   const envelope: Envelope = {
     id: fields.id,

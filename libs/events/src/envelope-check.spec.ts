@@ -1,5 +1,6 @@
-import { EnvelopeSchema, TaskCreatedDataSchema, checkEnvelope, parseEvent, parseStoredEvent } from './index';
-import { exampleEnvelope } from './testing';
+import { z } from 'zod';
+import { AggregateIdSchema, EnvelopeSchema, TaskCreatedDataSchema, TimestampSchema, checkEnvelope, envelopeFieldsValid, makeEnvelope, parseEvent, parseStoredEvent } from './index';
+import { exampleEnvelope, testUuid } from './testing';
 
 const valid = () => ({ ...exampleEnvelope('TaskStarted') }) as Record<string, unknown>;
 
@@ -83,5 +84,33 @@ describe('TaskCreatedDataSchema defaults (applySpecDefaults)', () => {
     expect(TaskCreatedDataSchema.parse({ name: 'd', imageUrl: 'x', daemon: true, owner, createdAt: at })).toMatchObject({ timeoutMs: null, functionName: 'd', owner });
     expect(TaskCreatedDataSchema.parse({ name: 'd', functionName: 'f', imageUrl: 'x', timeoutMs: 5, createdAt: at })).toMatchObject({ functionName: 'f', timeoutMs: 5 });
     expect(TaskCreatedDataSchema.parse({ name: 'd', imageUrl: 'x', timeoutMs: null, createdAt: at }).timeoutMs).toBeNull();
+  });
+});
+
+describe('envelopeFieldsValid (the fast check of makeEnvelope)', () => {
+  const fields = { id: testUuid(1), aggregateId: 'rpi-1', occurredAt: '2025-06-01T08:00:00.000Z', correlationId: 'c-1' };
+  const schema = z.object({ id: z.uuid(), aggregateId: AggregateIdSchema, occurredAt: TimestampSchema, correlationId: z.string().min(1) });
+  const cases: Record<string, Record<string, unknown>> = {
+    valid: fields,
+    'an offset timestamp': { ...fields, occurredAt: '2025-06-01T08:00:00+02:00' },
+    'an aggregate id of 200 bytes': { ...fields, aggregateId: 'é'.repeat(100) },
+    'an aggregate id of 201 bytes': { ...fields, aggregateId: `${'é'.repeat(100)}x` },
+    'an aggregate id of 66 three-byte characters': { ...fields, aggregateId: '€'.repeat(66) },
+    'an aggregate id of 67 three-byte characters': { ...fields, aggregateId: '€'.repeat(67) },
+    'an empty aggregate id': { ...fields, aggregateId: '' },
+    'an id that is not a uuid': { ...fields, id: 'x' },
+    'a timestamp without an offset': { ...fields, occurredAt: '2025-06-01T08:00:00' },
+    'an empty correlation id': { ...fields, correlationId: '' },
+    'a missing correlation id': { ...fields, correlationId: undefined },
+  };
+  it.each(Object.entries(cases))('agrees with the schema on %s', (_name, f) => {
+    const ok = schema.safeParse(f).success;
+    expect(envelopeFieldsValid(f as Parameters<typeof envelopeFieldsValid>[0])).toBe(ok);
+  });
+
+  it('makeEnvelope still names the field the schema refuses', () => {
+    expect(() =>
+      makeEnvelope({ event: { type: 'TaskStarted', data: { startedAt: fields.occurredAt } }, aggregateId: '', meta: { correlationId: 'c' }, id: testUuid(2), occurredAt: fields.occurredAt }),
+    ).toThrow(/aggregateId/);
   });
 });
