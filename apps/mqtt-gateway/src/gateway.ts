@@ -19,7 +19,7 @@ import {
   type EventFollower,
   type GatewayBuckets,
 } from './nats';
-import { route, type Action, type DropReason, type InboxRecord } from './route';
+import { route, type Action, type DropReason } from './route';
 import { BoundedKeyedQueue } from './work-queue';
 
 /** Counter of dropped device messages, by topic kind and reason (protocol rejections, `nats_error`, `refused`, `unknown_topic`). */
@@ -53,20 +53,8 @@ export interface StartGatewayOptions {
 }
 
 /** A running gateway replica. */
-/**
- * Hands a device's result or `task_started` straight to dispatch; resolves true once it was relayed or
- * refused for good, false when it must wait (unknown wire id, scheduler unreachable): then it goes to the
- * inbox as before. Registry requests always go through the inbox.
- */
-export type DirectRelay = (kind: 'results' | 'task_started', id: string, record: InboxRecord) => Promise<boolean>;
-
 export interface RunningGateway {
   readonly directory: PropletDirectory;
-  /**
-   * Relays results and `task_started` directly (dispatch's `relayDirect`), the inbox only when that
-   * cannot be done now. Without it every such message goes through the inbox stream.
-   */
-  relayDirectly(relay: DirectRelay | undefined): void;
   /** Both MQTT connections up. */
   mqttConnected(): boolean;
   /** Resolves once every message read so far has been handled. */
@@ -88,7 +76,6 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   const retryDelays = o.retryDelays ?? [100, 500, 1_000];
   const buckets: GatewayBuckets = await openBuckets(nc, names);
   const directory = new PropletDirectory();
-  let direct: DirectRelay | undefined;
   const follower: EventFollower = followPropletEvents(nc, names, directory, (e) => logger.warn({ err: e }, 'proplet event follower failed; resuming'));
 
   const received = o.metrics.counter({ name: RECEIVED_METRIC, help: 'Device messages received, by topic kind', labelNames: ['kind'] as const });
@@ -162,13 +149,9 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
           await retry(() => buckets.metrics.put(metricsKvKey(action.scope, action.id), JSON.stringify(action.record)));
           await retry(() => publishMetricsHistory(nc, names, action.scope, action.id, action.record));
           return;
-        case 'inbox': {
-          // The PUBACK waits for either: the command answered (the event is stored), or the inbox write.
-          const kind = action.kind;
-          if (direct !== undefined && kind !== 'registry_request' && (await direct(kind, action.id, action.record))) return;
+        case 'inbox':
           await retry(() => publishInbox(nc, names, action.kind, action.id, action.msgId, action.record));
           return;
-        }
         default: {
           const never: never = action;
           return never;
@@ -271,9 +254,6 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
 
   return {
     directory,
-    relayDirectly(relay) {
-      direct = relay;
-    },
     mqttConnected: () => link.connected,
     idle: async () => {
       await Promise.all([queue.idle(), sessionQueue.idle()]);

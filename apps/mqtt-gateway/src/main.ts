@@ -22,8 +22,6 @@ void runService({
       const gateway = await startGateway({ config: gw, nc, names, metrics: ctx.metrics, logger });
       // Dispatch (issue 4): starts, stops, results and registry answers; stopped before the gateway.
       const dispatch = await startGatewayDispatch({ config: gw, nc, names, directory: gateway.directory, metrics: ctx.metrics, logger, moduleMaxBytes: config.moduleMaxBytes });
-      // Results and task_started go to the scheduler directly; the inbox keeps what cannot be relayed now.
-      gateway.relayDirectly((kind, id, record) => dispatch.dispatcher.relayDirect(kind, id, record));
       ctx.health.register('mqtt', () => (gateway.mqttConnected() ? true : { status: 'fail', detail: 'MQTT broker not connected' }));
       ctx.health.register('nats', async () => {
         if (nc.isClosed()) return { status: 'fail', detail: 'NATS connection closed' };
@@ -32,7 +30,6 @@ void runService({
       });
       return {
         async stop() {
-          gateway.relayDirectly(undefined);
           await dispatch.stop();
           await gateway.stop();
           await nc.drain();

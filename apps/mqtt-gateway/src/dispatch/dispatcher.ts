@@ -79,12 +79,6 @@ export interface RunningDispatcher {
   viewMisses(): number;
   /** Resolves once the attempt index has read the task history. */
   readonly ready: Promise<void>;
-  /**
-   * Relays a result or `task_started` now, as the inbox consumer would on its first try: true once the
-   * command was answered (or refused for good), false when it has to wait (the wire id is not known yet,
-   * the scheduler did not answer): the caller then stores it in the inbox, whose consumer retries.
-   */
-  relayDirect(kind: 'results' | 'task_started', id: string, record: InboxRecord): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -361,14 +355,6 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
     attempts,
     viewMisses: () => viewMisses,
     ready: follower.caughtUp,
-    async relayDirect(kind, id, record) {
-      try {
-        await onInbox(record, { kind, subject: id, seq: 0, attempt: 1, lastTry: false });
-        return true;
-      } catch {
-        return false;
-      }
-    },
     async stop() {
       running.watcher.stop();
       await Promise.allSettled([running.dispatch.stop(), running.inbox.stop()]);

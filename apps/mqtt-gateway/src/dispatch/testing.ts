@@ -32,12 +32,8 @@ export interface DispatchWorld {
   close(): Promise<void>;
 }
 
-/**
- * Opens the world: registry, scheduler, API, gateway and dispatcher. `direct` (default true, as in
- * main.ts) relays results and task_started straight to the scheduler; false sends every one through
- * the inbox stream, the path a message takes when it cannot be relayed at once.
- */
-export async function openDispatchWorld(opts: { direct?: boolean } = {}): Promise<DispatchWorld> {
+/** Opens the world: registry, scheduler, API, gateway and dispatcher. */
+export async function openDispatchWorld(): Promise<DispatchWorld> {
   const w = await openTasksWorld();
   const domainId = testDomainId();
   const logger = memoryLogger();
@@ -51,7 +47,6 @@ export async function openDispatchWorld(opts: { direct?: boolean } = {}): Promis
     publisher = await mqttClient({ clientId: `${config.clientId}-dispatch`, protocolVersion: 5 });
     const started = await startDispatcher({ nc: w.nc, names: w.names, publisher, directory: gateway.directory, logger, metrics: testMetrics(), backoff: [100, 300, 600, 1_000] });
     dispatcher = started;
-    if (opts.direct !== false) gateway.relayDirectly((kind, id, record) => started.relayDirect(kind, id, record));
     let ready = false;
     void started.ready.then(() => (ready = true));
     await waitFor(() => ready, 'the attempt index to read the task history');
