@@ -13,10 +13,11 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
 
 /** The headers every event carries, so consumers can filter by type without parsing. */
 export function envelopeHeaders(envelope: Envelope): MsgHdrs {
-  // A fresh object per message: the publish adds its message id and expectations to it.
+  // A fresh object per message (the publish adds its message id and expectations to it), so append:
+  // set would first look for a value to replace.
   const h = headers();
-  h.set(HEADER_TYPE, envelope.type);
-  h.set(HEADER_SCHEMA, String(envelope.schemaVersion));
+  h.append(HEADER_TYPE, envelope.type);
+  h.append(HEADER_SCHEMA, String(envelope.schemaVersion));
   return h;
 }
 

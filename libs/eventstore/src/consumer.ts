@@ -4,6 +4,7 @@ import { HEADER_TYPE, InternalError, type NatsNames, type StoredEnvelope } from 
 import { decodeEnvelope } from './codec';
 import { describeError, publishDeadLetter, replayDeadLetter, type DeadLetter, type EventHandler, type StoredDeadLetter } from './dead-letters';
 import { backoffDelay, DEFAULT_BACKOFF, KeyedQueue, type Backoff } from './keyed-queue';
+import { typeHeader } from './type-header';
 
 /** Options of `runConsumer`. */
 export interface RunConsumerOptions {
@@ -197,7 +198,8 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
         stats.redeliveredInFlight++;
         continue;
       }
-      const type = m.headers?.get(HEADER_TYPE);
+      // Read from the header block as it came: most of a filtered consumer's events end here.
+      const type = types ? typeHeader(m) : '';
       if (types && type && !types.has(type)) {
         stats.skipped++;
         m.ack();
