@@ -24,10 +24,20 @@ export interface CachedAggregate<S> {
  */
 export class AggregateCache<S> {
   readonly #entries = new Map<string, CachedAggregate<S>>();
+  // Kept from one eviction to the next: a fresh `keys()` would walk over the holes that every earlier
+  // eviction left at the front of the table (about 6 µs a set once full). Map iterators follow later
+  // inserts and deletes, and every entry it passed was evicted, so its next key is the oldest.
+  #oldest: MapIterator<string> | undefined;
 
   /** @param maxEntries how many aggregates stay in memory (default 10,000). */
   constructor(readonly maxEntries = 10_000) {}
 
+  /** The entry without marking it used (inspection). */
+  peek(aggregate: string, id: string): CachedAggregate<S> | undefined {
+    return this.#entries.get(cacheKey(aggregate, id));
+  }
+
+  /** The entry, marked most recently used. */
   get(aggregate: string, id: string): CachedAggregate<S> | undefined {
     const key = cacheKey(aggregate, id);
     const hit = this.#entries.get(key);
@@ -43,8 +53,14 @@ export class AggregateCache<S> {
     this.#entries.delete(key);
     this.#entries.set(key, value);
     while (this.#entries.size > this.maxEntries) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
+      this.#oldest ??= this.#entries.keys();
+      let oldest = this.#oldest.next();
+      if (oldest.done === true) {
+        // Nothing left behind it: start over from the front.
+        this.#oldest = this.#entries.keys();
+        oldest = this.#oldest.next();
+      }
+      this.#entries.delete(oldest.value as string);
     }
   }
 
