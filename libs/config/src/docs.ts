@@ -36,7 +36,7 @@ export function renderConfigurationDoc(): string {
     '- At start each service logs the effective configuration and the source of each value; passwords, keys and',
     '  credentials inside URLs are masked.',
     '- Knobs of one service only are documented with it: the gateway\'s `GATEWAY_*` in `apps/mqtt-gateway/README.md`;',
-    '  Node.js flags (`NODE_OPTIONS=--max-semi-space-size=32` for every service) in the README and `docs/performance.md`.',
+    '  Node.js flags (`NODE_OPTIONS=--max-semi-space-size=64` for every service) in the README and `docs/performance.md`.',
     '',
     '| key | env | default | type | meaning |',
     '|---|---|---|---|---|',

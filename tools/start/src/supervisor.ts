@@ -34,11 +34,13 @@ export interface SupervisorOptions {
 
 /**
  * Node.js flags every service runs with. A service allocates short-lived objects for every message
- * (envelopes, decoded events, replies); the default 16 MiB young generation made scavenges about a
- * tenth of the scheduler's CPU at a few hundred tasks a second, and 32 MiB semi-spaces took the
- * end-to-end bench from ~400 to ~520 tasks/s (issue 4). Deployments set the same in `NODE_OPTIONS`.
+ * (envelopes, decoded events, replies); with the default 16 MiB young generation, scavenges were about a
+ * tenth of the scheduler's CPU at a few hundred tasks a second. 32 MiB semi-spaces took the end-to-end
+ * bench from ~400 to ~520 tasks/s, 64 MiB from ~800 to ~865 (issue 4; docs/performance.md). V8 grows
+ * the semi-spaces only under allocation pressure, so an idle service does not pay for them.
+ * Deployments set the same in `NODE_OPTIONS`.
  */
-export const SERVICE_NODE_ARGS: readonly string[] = ['--max-semi-space-size=32'];
+export const SERVICE_NODE_ARGS: readonly string[] = ['--max-semi-space-size=64'];
 
 /** A GET that answers 2xx within a second. */
 export async function httpReady(url: string): Promise<boolean> {

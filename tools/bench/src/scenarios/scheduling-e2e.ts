@@ -48,7 +48,7 @@ export interface EndToEndOptions {
   minTasks: number;
   /** Tasks per `POST /tasks/batch` (default 100; 1 = `POST /tasks`). */
   batch: number;
-  /** Create requests in flight in the max-rate phase (default 8: each batch waits ~1 s for its answer, so 4 left the stack idle part of the time). */
+  /** Create requests in flight in the max-rate phase (default 12: each batch waits ~1 s for its answer, so fewer leave the stack idle part of the time). */
   concurrency: number;
   /** Simulated proplets per simulator process (default 1,000). */
   perProcess: number;
@@ -77,7 +77,7 @@ export function parseEndToEndArgs(args: readonly string[], mode: SimMode): EndTo
     // of 30,000 tasks there takes many minutes, so --min-tasks is part (b)'s (--c-min-tasks for (c)).
     minTasks: mode === 'extension' ? num(args, 'min-tasks', 0) : num(args, 'c-min-tasks', 0),
     batch: num(args, 'batch', 100),
-    concurrency: num(args, 'concurrency', 8),
+    concurrency: num(args, 'concurrency', 12),
     perProcess: num(args, 'per-process', 1000),
     halfRate: !args.includes('--no-half-rate'),
   };
