@@ -1,5 +1,5 @@
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
-import { EnvelopeSchema, HEADER_SCHEMA, HEADER_TYPE, InternalError, type Envelope, type StoredEnvelope } from '@propeller/events';
+import { EnvelopeSchema, HEADER_SCHEMA, HEADER_TYPE, InternalError, checkEnvelope, type Envelope, type StoredEnvelope } from '@propeller/events';
 
 const decoder = new TextDecoder();
 
@@ -42,47 +42,12 @@ export function decodeEnvelope(data: Uint8Array, seq: number): StoredEnvelope {
   return { ...(parsed.data as Envelope), seq };
 }
 
-/** The pattern a string field of `EnvelopeSchema` is checked against (`null` when it has none we can read). */
-function fieldPattern(field: 'id' | 'occurredAt'): RegExp | null {
-  const pattern = (EnvelopeSchema.shape[field] as unknown as { _zod?: { def?: { pattern?: unknown } } })._zod?.def?.pattern;
-  return pattern instanceof RegExp && !pattern.global && !pattern.sticky ? pattern : null;
-}
-
-// The schema's own patterns, so the fast check accepts exactly what the schema accepts.
-const ID_PATTERN = fieldPattern('id');
-const OCCURRED_AT_PATTERN = fieldPattern('occurredAt');
-
-const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-const isTextOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
-
 /**
- * `EnvelopeSchema.parse` without zod's per-field machinery, for the envelopes every consumer reads
- * (the catalog parse, `parseStoredEvent`, validates the envelope again and its data). Returns `null`
- * for anything it does not accept (then `EnvelopeSchema` decides); never accepts what the schema
- * refuses. Like the schema, it keeps only the envelope's fields.
+ * `EnvelopeSchema.parse` without zod's per-field machinery (`checkEnvelope` of `@propeller/events`, the
+ * same check the catalog parse uses), with the stream sequence: `null` for anything it does not accept
+ * (then `EnvelopeSchema` decides); never accepts what the schema refuses.
  */
 export function readEnvelope(raw: unknown, seq: number): StoredEnvelope | null {
-  if (ID_PATTERN === null || OCCURRED_AT_PATTERN === null) return null;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
-  const r = raw as Record<string, unknown>;
-  const { id, type, schemaVersion, aggregate, aggregateId, occurredAt, correlationId, causationId, traceparent } = r;
-  if (
-    !isText(id) ||
-    !ID_PATTERN.test(id) ||
-    !isText(type) ||
-    typeof schemaVersion !== 'number' ||
-    !Number.isSafeInteger(schemaVersion) ||
-    schemaVersion <= 0 ||
-    !isText(aggregate) ||
-    !isText(aggregateId) ||
-    typeof occurredAt !== 'string' ||
-    !OCCURRED_AT_PATTERN.test(occurredAt) ||
-    !isText(correlationId) ||
-    !isTextOrNull(causationId) ||
-    !isTextOrNull(traceparent) ||
-    !('data' in r)
-  ) {
-    return null;
-  }
-  return { id, type, schemaVersion, aggregate, aggregateId, occurredAt, correlationId, causationId, traceparent, data: r.data, seq };
+  const envelope = checkEnvelope(raw);
+  return envelope === null ? null : { ...envelope, seq };
 }

@@ -5,6 +5,7 @@ import { decodeEnvelope } from './codec';
 import { describeError, publishDeadLetter, replayDeadLetter, type DeadLetter, type EventHandler, type StoredDeadLetter } from './dead-letters';
 import { backoffDelay, DEFAULT_BACKOFF, KeyedQueue, type Backoff } from './keyed-queue';
 import { typeHeader } from './type-header';
+import { HeldMessages } from './held-messages';
 
 /** Options of `runConsumer`. */
 export interface RunConsumerOptions {
@@ -94,24 +95,8 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
 
   const stats: ConsumerStats = { handled: 0, skipped: 0, deadLettered: 0, failedTries: 0, redeliveredInFlight: 0 };
   const queue = new KeyedQueue();
-  // Events held here (queued behind their aggregate, running or backing off) and when the server last
-  // heard of each. One sweep timer keeps them all alive instead of a timer per event: an event held
-  // past a third of ack_wait is reported working, and the sweep runs every sixth of ack_wait, so the
-  // server hears of a held event at least every half ack_wait.
-  const inProcess = new Map<number, { m: JsMsg; told: number }>();
-  const workingAfter = Math.max(100, Math.floor(ackWaitMs / 3));
-  const sweep = setInterval(
-    () => {
-      const now = performance.now();
-      for (const held of inProcess.values()) {
-        if (now - held.told < workingAfter) continue;
-        held.told = now;
-        held.m.working();
-      }
-    },
-    Math.max(50, Math.floor(workingAfter / 2)),
-  );
-  sweep.unref();
+  // Held messages (queued behind their key, handled or backing off), kept alive by one sweep timer.
+  const inProcess = new HeldMessages(ackWaitMs);
   let stopping = false;
   const wakeups = new Set<() => void>();
 
@@ -158,7 +143,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
         }
       }
     } finally {
-      inProcess.delete(m.seq);
+      inProcess.release(m.seq);
     }
   };
 
@@ -206,7 +191,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
         continue;
       }
       // Kept alive by the sweep from now on, while the event waits behind its aggregate or backs off.
-      inProcess.set(m.seq, { m, told: performance.now() });
+      inProcess.hold(m);
       void queue.push(m.subject, () => handle(m)).catch((e: unknown) => opts.onError?.(e));
     }
   })().catch((e: unknown) => opts.onError?.(e));
@@ -219,7 +204,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<ConsumerRun
       await loop;
       for (const wake of [...wakeups]) wake();
       await queue.idle();
-      clearInterval(sweep);
+      inProcess.stop();
     })();
     return stopped;
   };

@@ -15,6 +15,7 @@ export {
   type ProvisionReport,
 } from './provision';
 export { encodeEnvelope, decodeEnvelope, envelopeHeaders } from './codec';
+export { HeldMessages } from './held-messages';
 export { EventStore, snapshotKey, type AppendResult, type LoadResult, type Snapshot, type EventStoreOptions } from './event-store';
 export {
   AggregateCache,

@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { decodeIdToken, type InboxKind, type NatsNames } from '@propeller/events';
-import { backoffDelay, DEFAULT_BACKOFF, describeError, KeyedQueue, publishDeadLetter, type Backoff } from '@propeller/eventstore';
+import { backoffDelay, DEFAULT_BACKOFF, describeError, HeldMessages, KeyedQueue, publishDeadLetter, type Backoff } from '@propeller/eventstore';
 
 /** Context of one inbox message handed to the handler. */
 export interface InboxContext {
@@ -78,23 +78,8 @@ export async function runInboxConsumer(o: InboxConsumerOptions): Promise<InboxCo
   const head = `${names.prefix}.inbox.`;
   let handled = 0;
   let stopping = false;
-  // Messages held here (queued behind their subject, handled or backing off) and when the server last heard of them.
-  const inProcess = new Map<number, { m: JsMsg; told: number }>();
-  // One timer for all of them, not one per message: a message held past a third of ack_wait is reported
-  // working (sweeping every sixth, so the server hears of it at least every half ack_wait).
-  const workingAfter = Math.max(100, Math.floor(ackWaitMs / 3));
-  const sweep = setInterval(
-    () => {
-      const now = performance.now();
-      for (const held of inProcess.values()) {
-        if (now - held.told < workingAfter) continue;
-        held.told = now;
-        held.m.working();
-      }
-    },
-    Math.max(50, Math.floor(workingAfter / 2)),
-  );
-  sweep.unref();
+  // Held messages (queued behind their key, handled or backing off), kept alive by one sweep timer.
+  const inProcess = new HeldMessages(ackWaitMs);
 
   const handle = async (m: JsMsg): Promise<void> => {
     try {
@@ -120,7 +105,7 @@ export async function runInboxConsumer(o: InboxConsumerOptions): Promise<InboxCo
         }
       }
     } finally {
-      inProcess.delete(m.seq);
+      inProcess.release(m.seq);
     }
   };
 
@@ -148,7 +133,7 @@ export async function runInboxConsumer(o: InboxConsumerOptions): Promise<InboxCo
   const loop = (async () => {
     for await (const m of messages) {
       if (inProcess.has(m.seq)) continue;
-      inProcess.set(m.seq, { m, told: performance.now() });
+      inProcess.hold(m);
       void queue.push(m.subject, () => handle(m)).catch((e: unknown) => o.onError?.(e));
     }
   })().catch((e: unknown) => o.onError?.(e));
@@ -160,7 +145,7 @@ export async function runInboxConsumer(o: InboxConsumerOptions): Promise<InboxCo
       await messages.close().catch(() => undefined);
       await loop;
       await queue.idle();
-      clearInterval(sweep);
+      inProcess.stop();
     },
   };
 }
