@@ -1,7 +1,7 @@
 import { CapacityLedger } from './ledger';
 import { Fleet, fleetIndex } from './fleet';
 import { initialPolicyState, place, type PlaceOptions, type PolicyState } from './place';
-import { aProplet, aTask } from './testing';
+import { aProplet, aTask, prng, pick, some } from './testing';
 import { referencePlace } from './testing/reference-place';
 import type { Candidate, PolicyName, SchedulingTask } from './types';
 
@@ -12,19 +12,6 @@ import type { Candidate, PolicyName, SchedulingTask } from './types';
 
 const NOW = 1_700_000_000_000;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
-const some = <T>(rnd: () => number, xs: readonly T[]): T[] => xs.filter(() => rnd() < 0.4);
 
 // Capability names beyond 32 appear as the fleet changes, so the bitsets widen mid-way.
 const CAPS = ['wasm', 'sensor', 'gpu', ...Array.from({ length: 40 }, (_, i) => `cap${i}`)];

@@ -82,3 +82,20 @@ export function unschedulableOf(r: PlaceResult): Unschedulable {
   if (r.unschedulable === undefined) throw new Error(`expected unschedulable, got placed on ${r.placed.propletId}`);
   return r.unschedulable;
 }
+
+/** Deterministic PRNG (mulberry32) for random fleets, so a failing spec or a bench run reproduces. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One item of `xs`, drawn with `rnd`. */
+export const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+/** Each item of `xs` with probability 0.4. */
+export const some = <T>(rnd: () => number, xs: readonly T[]): T[] => xs.filter(() => rnd() < 0.4);

@@ -16,23 +16,11 @@ import {
 import type { BenchContext, Scenario } from '../harness';
 import { percentiles } from '../stats';
 import { parseEndToEndArgs, runEndToEnd } from './scheduling-e2e';
+import { prng, pick } from '@propeller/scheduling/testing';
 
 /** Target of issue 4 for one placement decision over 10,000 proplets. */
 const TARGET_P99_US = 1000;
 
-/** Deterministic PRNG (mulberry32), so two runs measure the same fleet. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
 
 /**
  * A mixed fleet: 35 % Kubernetes pods reporting CPU and memory, 20 % ESP32s (WAMR, mostly one per
