@@ -34,12 +34,21 @@ export class CoalescingTransport extends NodeTransport {
     this.#frames.push(frame);
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      const frames = this.#frames;
-      this.#frames = [];
-      super.send(frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames));
-    });
+    setImmediate(() => this.#flush());
+  }
+
+  /** Writes what is still held before the socket ends, so a publish right before `close()` is not lost. */
+  override close(err?: Error): Promise<void> {
+    this.#flush();
+    return super.close(err);
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const frames = this.#frames;
+    if (frames.length === 0) return;
+    this.#frames = [];
+    super.send(frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames));
   }
 }
 
