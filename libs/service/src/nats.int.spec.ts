@@ -42,7 +42,11 @@ describe('connectNats (real NATS)', () => {
     try {
       const subject = `test.coalesce.close.${randomUUID()}`;
       const got: string[] = [];
-      const sub = b.subscribe(subject, { callback: (_e, m) => got.push(new TextDecoder().decode(m.data)) });
+      const sub = b.subscribe(subject, {
+        callback: (_e, m) => {
+          got.push(new TextDecoder().decode(m.data));
+        },
+      });
       await b.flush();
       await a.flush();
       // nats.js hands its buffer to the transport at the next microtask checkpoint (a publish made in the
