@@ -1,7 +1,7 @@
 import { natsNames } from '@propeller/events';
 import { createDb } from '@propeller/projections';
 import type { ReadModelTables } from '@propeller/read-models';
-import { connectNats, runService } from '@propeller/service';
+import { connectNats, runService, startOwning } from '@propeller/service';
 import { buildApi } from './app';
 
 // The api process: REST on api.port (PORT, default 7070), with /health and /metrics on the same port.
@@ -21,22 +21,12 @@ void runService({
       poolMax: Math.min(config.database.poolMax, 3),
       onError: (e) => logger.warn({ err: e }, 'idle Postgres connection failed'),
     });
-    try {
+    return startOwning({ nc, db }, async () => {
       const api = buildApi({ db, nc, names, config, logger, metrics: ctx.metrics, health: ctx.health });
       const port = await api.listen(config.api.port);
       logger.info({ port }, 'serving the REST API');
-      return {
-        async stop() {
-          await api.close();
-          await nc.drain();
-          await db.destroy();
-        },
-      };
-    } catch (e) {
-      await nc.close().catch(() => undefined);
-      await db.destroy().catch(() => undefined);
-      throw e;
-    }
+      return { stop: () => api.close() };
+    });
   },
 }).catch(() => {
   // runService has already logged the failure and set the exit status.

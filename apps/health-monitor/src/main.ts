@@ -1,6 +1,6 @@
 import { natsNames } from '@propeller/events';
 import { provision, provisionOptionsFrom } from '@propeller/eventstore';
-import { connectNats, runService } from '@propeller/service';
+import { connectNats, runService, startOwning } from '@propeller/service';
 import { startHealthMonitor } from './monitor';
 
 // The health-monitor process: the only judge of proplet health (a singleton by the health-judge lease; every replica follows along).
@@ -11,7 +11,7 @@ void runService({
     const { config, logger } = ctx;
     const names = natsNames(config.nats.prefix);
     const nc = await connectNats(config.nats.url, 'propeller-health-monitor');
-    try {
+    return startOwning({ nc }, async () => {
       const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       logger.info(report, 'NATS resources provisioned');
       const hm = config.healthMonitor;
@@ -30,16 +30,8 @@ void runService({
         holder: `health-monitor/${process.pid}`,
       });
       ctx.health.register('nats', monitor.checks.nats);
-      return {
-        async stop() {
-          await monitor.stop();
-          await nc.drain();
-        },
-      };
-    } catch (e) {
-      await nc.close().catch(() => undefined);
-      throw e;
-    }
+      return monitor;
+    });
   },
 }).catch(() => {
   // runService has already logged the failure and set the exit status.

@@ -1,6 +1,6 @@
 import { natsNames } from '@propeller/events';
 import { provision, provisionOptionsFrom } from '@propeller/eventstore';
-import { connectNats, runService } from '@propeller/service';
+import { connectNats, natsCheck, runService, startOwning } from '@propeller/service';
 import { gatewayConfigFrom } from './config';
 import { startGatewayDispatch } from './dispatch/wire';
 import { startGateway } from './gateway';
@@ -15,7 +15,7 @@ void runService({
     const gw = gatewayConfigFrom(config, process.env);
     const names = natsNames(config.nats.prefix);
     const nc = await connectNats(config.nats.url, `propeller-mqtt-gateway-${gw.replica}`);
-    try {
+    return startOwning({ nc }, async () => {
       const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       const inbox = await ensureInbox(nc, names, config.nats.replicas);
       logger.info({ ...report, inbox }, 'NATS resources provisioned');
@@ -23,22 +23,14 @@ void runService({
       // Dispatch (issue 4): starts, stops, results and registry answers; stopped before the gateway.
       const dispatch = await startGatewayDispatch({ config: gw, nc, names, directory: gateway.directory, metrics: ctx.metrics, logger, moduleMaxBytes: config.moduleMaxBytes });
       ctx.health.register('mqtt', () => (gateway.mqttConnected() ? true : { status: 'fail', detail: 'MQTT broker not connected' }));
-      ctx.health.register('nats', async () => {
-        if (nc.isClosed()) return { status: 'fail', detail: 'NATS connection closed' };
-        await nc.flush();
-        return true;
-      });
+      ctx.health.register('nats', natsCheck(nc));
       return {
         async stop() {
           await dispatch.stop();
           await gateway.stop();
-          await nc.drain();
         },
       };
-    } catch (e) {
-      await nc.close().catch(() => undefined);
-      throw e;
-    }
+    });
   },
 }).catch(() => {
   // runService has already logged the failure and set the exit status.

@@ -2,7 +2,7 @@ import { natsNames } from '@propeller/events';
 import { provision, provisionOptionsFrom } from '@propeller/eventstore';
 import { createDb } from '@propeller/projections';
 import type { TasksTables } from '@propeller/read-models';
-import { connectNats, runService } from '@propeller/service';
+import { connectNats, runService, startOwning } from '@propeller/service';
 import { startScheduler } from './service';
 
 // The scheduler process: single writer of the Task aggregate and of the `tasks` read model; the
@@ -15,7 +15,7 @@ void runService({
     const names = natsNames(config.nats.prefix);
     const nc = await connectNats(config.nats.url, 'propeller-scheduler');
     const db = createDb<TasksTables>({ url: config.database.url, schema: config.database.schema, poolMax: config.database.poolMax });
-    try {
+    return startOwning({ nc, db }, async () => {
       const report = await provision(nc, names, provisionOptionsFrom(config.nats));
       logger.info(report, 'NATS resources provisioned');
       const scheduler = await startScheduler({
@@ -32,21 +32,9 @@ void runService({
         moduleMaxBytes: config.moduleMaxBytes,
         retentionMs: config.taskRetention,
       });
-      ctx.health.register('nats', scheduler.checks.nats);
-      ctx.health.register('postgres', scheduler.checks.postgres);
-      ctx.health.register('projections', scheduler.checks.projections);
-      return {
-        async stop() {
-          await scheduler.stop();
-          await nc.drain();
-          await db.destroy();
-        },
-      };
-    } catch (e) {
-      await nc.close().catch(() => undefined);
-      await db.destroy().catch(() => undefined);
-      throw e;
-    }
+      for (const [name, check] of Object.entries(scheduler.checks)) ctx.health.register(name, check);
+      return scheduler;
+    });
   },
 }).catch(() => {
   // runService has already logged the failure and set the exit status.

@@ -4,3 +4,4 @@ export { EXIT_CONFIG, EXIT_FAILURE, runService } from './run';
 export type { RunningService, ServiceContext, ServiceDefinition, ServiceHandle, ServiceIo } from './run';
 export { natsCheck, postgresCheck } from './checks';
 export { connectNats, natsConnectOptions } from './nats';
+export { startOwning, type OwnedConnections } from './connections';

@@ -1,0 +1,31 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { RunningService } from './run';
+
+/** The connections a service process owns: its NATS connection and, for those with read models, a pool. */
+export interface OwnedConnections {
+  nc: NatsConnection;
+  db?: { destroy(): Promise<void> };
+}
+
+/**
+ * Starts a service's work on connections it owns, and makes their lifecycle the same in every main: the
+ * returned `stop` stops the work first, then drains NATS and closes the pool; a failed start closes both
+ * (best effort) and rethrows the start's error.
+ */
+export async function startOwning(owned: OwnedConnections, start: () => Promise<RunningService>): Promise<RunningService> {
+  let running: RunningService;
+  try {
+    running = await start();
+  } catch (e) {
+    await owned.nc.close().catch(() => undefined);
+    await owned.db?.destroy().catch(() => undefined);
+    throw e;
+  }
+  return {
+    async stop() {
+      await running.stop();
+      await owned.nc.drain();
+      await owned.db?.destroy();
+    },
+  };
+}
