@@ -18,9 +18,6 @@ import { registerSiteRoutes } from './sites/routes';
 import { registerTaskRoutes } from './tasks/routes';
 
 /** Name of the projection that writes the `proplets` read model (served by the registry). */
-/** Commands that start a task go to the scheduler leader first, which places the task inside them (ADR 0025). */
-const LEADER_COMMANDS: ReadonlySet<string> = new Set(['task.create', 'task.start']);
-
 export const PROPLETS_PROJECTION = 'proplets';
 /** Default request body limit: 1 MiB (proplet writes use a smaller one; task uploads will set their own). */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -187,7 +184,7 @@ export function buildApi(o: BuildApiOptions): Api {
         issuedAt: now().toISOString(),
         ...(traceparent !== undefined && TRACEPARENT_RE.test(traceparent) ? { traceparent } : {}),
       };
-      return sendCommand(o.nc, o.names, aggregate, command, { meta, data }, { leader: LEADER_COMMANDS.has(name) });
+      return sendCommand(o.nc, o.names, aggregate, command, { meta, data });
     },
     async settled(projection, reply) {
       // A command that changed nothing appended nothing: there is nothing to wait for.

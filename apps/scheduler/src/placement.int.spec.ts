@@ -39,8 +39,8 @@ describe('placement loop', () => {
       w.names,
       'task',
       'create',
+      // No routing option: the catalog marks task.create as a leader command, so any sender reaches the leader.
       { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data: { taskId: id, name: 'add', imageUrl: 'registry.example/add:1', start: true, propletSelector: { matchLabels: { pool: 'inline' } } } },
-      { leader: true },
     );
     // Read right after the reply, without waiting: the placement happened before it was sent.
     const events = await w.taskEvents(id);

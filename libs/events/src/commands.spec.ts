@@ -110,6 +110,7 @@ describe('parseCommand', () => {
   it('requires a fencing token on commands only a lease holder sends', () => {
     const fenced = COMMAND_LIST.filter((n) => COMMAND_CATALOG[n].fenced);
     expect(fenced.sort()).toEqual(['proplet.changeHealth', 'site.pauseEvacuation', 'task.recordTimeout', 'task.recordUnschedulable', 'task.schedule']);
+    expect(COMMAND_LIST.filter((n) => COMMAND_CATALOG[n].leader).sort()).toEqual(['task.create', 'task.start']);
     const { fencingToken: _dropped, ...unfenced } = meta;
     for (const name of fenced) {
       expect(invalid(() => parseCommand(name, request(name, undefined, unfenced))).issues[0]?.field).toBe('meta.fencingToken');

@@ -135,19 +135,26 @@ export interface CommandDefinition<A extends AggregateName = AggregateName, N ex
   readonly idField: string;
   /** Sent only by a lease-holding singleton: `meta.fencingToken` is required. */
   readonly fenced: boolean;
+  /**
+   * Served first by the aggregate owner's lease holder on `<p>.leader.<aggregate>.<name>` (the scheduler
+   * places a task inside the commands that start it); `sendCommand` asks there first and falls back to the
+   * queue group when no leader answers (ADR 0025).
+   */
+  readonly leader: boolean;
 }
 
 const cmd = <A extends AggregateName, N extends string, S extends z.ZodType>(
   aggregate: A,
   name: N,
   dataSchema: S,
-  fenced = false,
+  flags: { fenced?: boolean; leader?: boolean } = {},
 ): CommandDefinition<A, N, S> => ({
   aggregate,
   name,
   dataSchema,
   idField: aggregate === 'proplet' ? 'propletId' : aggregate === 'task' ? 'taskId' : 'site',
-  fenced,
+  fenced: flags.fenced ?? false,
+  leader: flags.leader ?? false,
 });
 
 /** The runtime command catalog, keyed by `<aggregate>.<name>`. */
@@ -157,21 +164,21 @@ export const COMMAND_CATALOG = {
   'proplet.label': cmd('proplet', 'label', LabelPropletSchema),
   'proplet.cordon': cmd('proplet', 'cordon', CordonPropletSchema),
   'proplet.uncordon': cmd('proplet', 'uncordon', UncordonPropletSchema),
-  'proplet.changeHealth': cmd('proplet', 'changeHealth', ChangePropletHealthSchema, true),
+  'proplet.changeHealth': cmd('proplet', 'changeHealth', ChangePropletHealthSchema, { fenced: true }),
   'proplet.deregister': cmd('proplet', 'deregister', DeregisterPropletSchema),
-  'site.pauseEvacuation': cmd('site', 'pauseEvacuation', PauseSiteEvacuationSchema, true),
+  'site.pauseEvacuation': cmd('site', 'pauseEvacuation', PauseSiteEvacuationSchema, { fenced: true }),
   'site.resumeEvacuation': cmd('site', 'resumeEvacuation', ResumeSiteEvacuationSchema),
-  'task.create': cmd('task', 'create', CreateTaskSchema),
+  'task.create': cmd('task', 'create', CreateTaskSchema, { leader: true }),
   'task.update': cmd('task', 'update', UpdateTaskSchema),
-  'task.start': cmd('task', 'start', StartTaskSchema),
+  'task.start': cmd('task', 'start', StartTaskSchema, { leader: true }),
   'task.stop': cmd('task', 'stop', StopTaskSchema),
   'task.delete': cmd('task', 'delete', DeleteTaskSchema),
-  'task.schedule': cmd('task', 'schedule', ScheduleTaskSchema, true),
-  'task.recordUnschedulable': cmd('task', 'recordUnschedulable', RecordTaskUnschedulableSchema, true),
+  'task.schedule': cmd('task', 'schedule', ScheduleTaskSchema, { fenced: true }),
+  'task.recordUnschedulable': cmd('task', 'recordUnschedulable', RecordTaskUnschedulableSchema, { fenced: true }),
   'task.recordDispatched': cmd('task', 'recordDispatched', RecordTaskDispatchedSchema),
   'task.recordStarted': cmd('task', 'recordStarted', RecordTaskStartedSchema),
   'task.recordResult': cmd('task', 'recordResult', RecordTaskResultSchema),
-  'task.recordTimeout': cmd('task', 'recordTimeout', RecordTaskTimeoutSchema, true),
+  'task.recordTimeout': cmd('task', 'recordTimeout', RecordTaskTimeoutSchema, { fenced: true }),
   'task.evacuate': cmd('task', 'evacuate', EvacuateTaskSchema),
   'task.archive': cmd('task', 'archive', ArchiveTaskSchema),
 } as const;

@@ -1,8 +1,10 @@
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { errors as natsErrors } from '@nats-io/transport-node';
 import {
+  COMMAND_CATALOG,
   fromWireError,
   InternalError,
+  isCommandName,
   InvalidError,
   toWireError,
   type NatsNames,
@@ -130,7 +132,8 @@ export interface SendCommandOptions {
   headers?: MsgHdrs;
   /**
    * Ask the replica holding the aggregate's singleton lease first (`names.leaderCommandSubject`), and the
-   * queue group when no leader answers, e.g. during a failover (ADR 0025).
+   * queue group when no leader answers, e.g. during a failover (ADR 0025). Default: the catalog's `leader`
+   * flag of the command (`task.create`, `task.start`).
    */
   leader?: boolean;
 }
@@ -151,7 +154,7 @@ export async function sendCommand(
   const body = JSON.stringify(request);
   const options = { timeout: opts.timeoutMs ?? 5_000, ...(opts.headers ? { headers: opts.headers } : {}) };
   let msg: Msg | undefined;
-  if (opts.leader === true) {
+  if (opts.leader ?? isLeaderCommand(aggregate, name)) {
     const leader = names.leaderCommandSubject(aggregate, name);
     try {
       msg = await nc.request(leader, body, options);
@@ -175,6 +178,11 @@ export async function sendCommand(
   if (reply.ok === false && reply.error && typeof reply.error.code === 'string') throw fromWireError(reply.error);
   throw new InternalError(`${subject}: reply has neither ok nor error`);
 }
+
+const isLeaderCommand = (aggregate: string, name: string): boolean => {
+  const full = `${aggregate}.${name}`;
+  return isCommandName(full) && COMMAND_CATALOG[full].leader;
+};
 
 const isNoResponders = (e: unknown): boolean => e instanceof natsErrors.NoRespondersError || (e instanceof natsErrors.RequestError && e.isNoResponders());
 

@@ -77,8 +77,6 @@ export interface TaskCommands extends CommandServer {
   stopLeader(): Promise<void>;
 }
 
-/** Commands the leader serves on its own subjects: those that start a task. */
-const LEADER_COMMANDS: ReadonlySet<string> = new Set(['task.create', 'task.start']);
 /** Digests known to be in the module store (modules are content-addressed and never rewritten). */
 const KNOWN_DIGESTS_MAX = 10_000;
 
@@ -191,7 +189,7 @@ export function serveTaskCommands(opts: TaskCommandsOptions): TaskCommands {
     const def = COMMAND_CATALOG[full];
     if (def.aggregate !== 'task') continue;
     handlers[def.name] = (raw) => run(full, raw, 'nats');
-    if (LEADER_COMMANDS.has(full)) leaderHandlers[def.name] = (raw) => run(full, raw, 'leader');
+    if (def.leader) leaderHandlers[def.name] = (raw) => run(full, raw, 'leader');
   }
   const serveOptions = opts.onInternalError ? { onInternalError: opts.onInternalError } : {};
   const server = serveCommands(opts.nc, opts.names, 'task', handlers, serveOptions);
