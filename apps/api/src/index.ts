@@ -8,7 +8,7 @@ export * from './proplets/schemas';
 export { metadataJson, propletJson, propletPageJson } from './proplets/view';
 export { COMMON_ERRORS, ErrorJsonSchema, RouteTable, type Method, type ResponseSpec, type RouteSpec } from './routes';
 export { ListSitesQuerySchema, registerSiteRoutes, SiteJsonSchema, SitePageJsonSchema, SiteParamsSchema } from './sites/routes';
-export { MODULE_TOO_LARGE, checkUpload, isModuleTooLarge, storeUpload, type CheckedUpload } from './tasks/module';
+export { MODULE_TOO_LARGE, checkUpload, isModuleTooLarge, type CheckedUpload } from './tasks/module';
 export { BatchAcceptedJsonSchema, registerTaskRoutes, TASKS_PROJECTION, TASKS_TOTAL_METRIC, taskBodyLimit, type TaskRoutesOptions } from './tasks/routes';
 export * from './tasks/schemas';
 export { createTaskData, IDEMPOTENCY_NAMESPACE, taskIdForKey, taskJson, taskPageJson, updateTaskData } from './tasks/view';

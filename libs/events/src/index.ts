@@ -10,3 +10,4 @@ export * from './commands';
 export { parseOrThrow, toFieldIssues } from './validation';
 export * from './liveness';
 export * from './leases';
+export * from './modules';

@@ -16,6 +16,7 @@ export {
 } from './provision';
 export { encodeEnvelope, decodeEnvelope, envelopeHeaders } from './codec';
 export { HeldMessages } from './held-messages';
+export { ModuleStore } from './module-store';
 export { EventStore, snapshotKey, type AppendResult, type LoadResult, type Snapshot, type EventStoreOptions } from './event-store';
 export {
   AggregateCache,

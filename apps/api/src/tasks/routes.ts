@@ -5,13 +5,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { DEFAULT_MODULE_MAX_BYTES, encodeKvToken, InvalidError, NotFoundError, TaskStatusSchema, type ModuleRef } from '@propeller/events';
-import type { CommandOk } from '@propeller/eventstore';
+import { ModuleStore, type CommandOk } from '@propeller/eventstore';
 import { getTask, getTaskEvents, getTaskOrThrow, getTasks, listTasks } from '@propeller/read-models';
 import type { ApiContext } from '../app';
 import { parseRequest, toErrorAnswer } from '../http-errors';
 import { AcceptedJsonSchema } from '../proplets/schemas';
 import { COMMON_ERRORS, ErrorJsonSchema } from '../routes';
-import { checkUpload, isModuleTooLarge, storeUpload } from './module';
+import { checkUpload, isModuleTooLarge } from './module';
 import {
   BatchBodySchema,
   BatchJsonSchema,
@@ -120,32 +120,12 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
     return metricsKv;
   };
 
-  const knownDigests = new Set<string>();
+  // Content-addressed, once per digest, no lookup for a digest already stored (a batch of 100 copies of one module stores it once).
+  const moduleStore = new ModuleStore(modules);
   /** Checks every upload of a request before anything is stored or sent, then stores them by digest. */
   async function uploads(bodies: ReadonlyArray<{ file?: string | undefined }>, field: (i: number) => string): Promise<Array<ModuleRef | undefined>> {
     const checked = bodies.map((b, i) => (b.file === undefined ? undefined : checkUpload(b.file, maxBytes, field(i))));
-    if (checked.every((c) => c === undefined)) return checked.map(() => undefined);
-    const store = await modules();
-    // One store per distinct module of the request, none for a digest this API has already stored
-    // (content-addressed and never rewritten): a batch of 100 copies of one module costs no lookups.
-    const pending = new Map<string, Promise<ModuleRef>>();
-    return Promise.all(
-      checked.map((c) => {
-        if (c === undefined) return undefined;
-        const digest = c.ref.digest;
-        if (knownDigests.has(digest)) return c.ref;
-        let p = pending.get(digest);
-        if (p === undefined) {
-          p = storeUpload(store, c).then((ref) => {
-            knownDigests.add(digest);
-            if (knownDigests.size > 10_000) knownDigests.delete(knownDigests.values().next().value as string);
-            return ref;
-          });
-          pending.set(digest, p);
-        }
-        return p;
-      }),
-    );
+    return Promise.all(checked.map((c) => (c === undefined ? undefined : moduleStore.put(c))));
   }
 
   function idempotencyKey(request: FastifyRequest): string | undefined {

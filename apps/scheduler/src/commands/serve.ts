@@ -21,6 +21,7 @@ import {
   assertFencingToken,
   handleCommand,
   KeyedQueue,
+  ModuleStore,
   serveCommands,
   type CommandContext,
   type CommandHandler,
@@ -77,8 +78,6 @@ export interface TaskCommands extends CommandServer {
   stopLeader(): Promise<void>;
 }
 
-/** Digests known to be in the module store (modules are content-addressed and never rewritten). */
-const KNOWN_DIGESTS_MAX = 10_000;
 
 // Decided events are validated against the catalog before anything is written (STYLE.md rule 9).
 const toEnvelope = (event: TaskEvent, ctx: EnvelopeContext) =>
@@ -95,7 +94,7 @@ const fromEnvelope = (stored: StoredEnvelope): TaskEvent => {
  * command (and the events it causes) carry only `{digest, size, source}`. A request that names
  * both `file` and `imageUrl` (or `module`) is refused: exactly one source.
  */
-async function storeUpload(request: unknown, opts: TaskCommandsOptions, known: Set<string>): Promise<unknown> {
+async function storeUpload(request: unknown, opts: TaskCommandsOptions, modules: ModuleStore): Promise<unknown> {
   if (typeof request !== 'object' || request === null) return request;
   const data = (request as { data?: unknown }).data;
   if (typeof data !== 'object' || data === null || !('file' in data)) return request;
@@ -106,17 +105,8 @@ async function storeUpload(request: unknown, opts: TaskCommandsOptions, known: S
       throw InvalidError.field(`data.${other}`, rest[other], 'set exactly one of file or image_url');
     }
   }
-  const checked = checkModule(file, opts.moduleMaxBytes ?? DEFAULT_MODULE_MAX_BYTES);
-  // Content-addressed: the same bytes are stored once, whoever uploads them.
-  const digest = checked.ref.digest;
-  if (!known.has(digest)) {
-    if ((await opts.modules.info(digest)) === null) {
-      await opts.modules.putBlob({ name: digest, description: `Wasm module, ${checked.ref.size} bytes` }, checked.bytes);
-    }
-    known.add(digest);
-    if (known.size > KNOWN_DIGESTS_MAX) known.delete(known.values().next().value as string);
-  }
-  return { ...request, data: { ...rest, module: checked.ref } };
+  const module = await modules.put(checkModule(file, opts.moduleMaxBytes ?? DEFAULT_MODULE_MAX_BYTES));
+  return { ...request, data: { ...rest, module } };
 }
 
 /**
@@ -130,7 +120,7 @@ async function storeUpload(request: unknown, opts: TaskCommandsOptions, known: S
  */
 export function serveTaskCommands(opts: TaskCommandsOptions): TaskCommands {
   const cache = new AggregateCache<TaskState>(opts.cacheSize);
-  const known = new Set<string>();
+  const modules = new ModuleStore(() => Promise.resolve(opts.modules));
   // Commands of one task run one after another in this replica: a device's task_started and result
   // arrive together, and concurrent appends to one task would conflict and each reload the log.
   const perTask = new KeyedQueue();
@@ -139,7 +129,7 @@ export function serveTaskCommands(opts: TaskCommandsOptions): TaskCommands {
   const run = async (full: string, raw: unknown, route: Route): Promise<CommandResult> => {
     const def = COMMAND_CATALOG[full as keyof typeof COMMAND_CATALOG];
     try {
-      const request = full === 'task.create' ? await storeUpload(raw, opts, known) : raw;
+      const request = full === 'task.create' ? await storeUpload(raw, opts, modules) : raw;
       const command = parseCommand(full, request) as TaskCommand;
       if (def.fenced) {
         if (route !== 'local') await assertFencingToken(opts.leases, LEASE_NAMES.scheduler, command.meta.fencingToken);

@@ -1,53 +1,9 @@
-import { createHash } from 'node:crypto';
-import { DEFAULT_MODULE_MAX_BYTES, InvalidError, isInvalid, type ModuleRef } from '@propeller/events';
+import { checkModule as checkWasmModule, DEFAULT_MODULE_MAX_BYTES, type CheckedModule } from '@propeller/events';
 
-/** `details.reason` of the `Invalid` error for a module over `MODULE_MAX_BYTES`; the API maps it to 413. */
-export const MODULE_TOO_LARGE = 'moduleTooLarge';
+// The module rules are shared with the API (`@propeller/events`, `checkModule`).
+export { MODULE_TOO_LARGE, ModuleTooLargeError, isModuleTooLarge, type CheckedModule } from '@propeller/events';
 
-/**
- * A Wasm module over `MODULE_MAX_BYTES`. An `Invalid` error (it crosses the wire as one) whose
- * `details` say `reason: "moduleTooLarge"`, `sizeBytes` and `limitBytes`; `isModuleTooLarge` tells it apart.
- */
-export class ModuleTooLargeError extends InvalidError {
-  constructor(field: string, sizeBytes: number, limitBytes: number) {
-    const rule = `must be at most ${limitBytes} bytes of Wasm (MODULE_MAX_BYTES); got ${sizeBytes}`;
-    super(`${field}: ${rule}`, [{ field, value: `<${sizeBytes} bytes>`, rule }], { details: { reason: MODULE_TOO_LARGE, sizeBytes, limitBytes } });
-  }
-}
-
-/** True for a `ModuleTooLargeError`, also when rebuilt from a command reply (`fromWireError`). */
-export const isModuleTooLarge = (e: unknown): boolean => isInvalid(e) && (e.details as { reason?: unknown } | undefined)?.reason === MODULE_TOO_LARGE;
-
-// The TypeScript libs here (ES2023 + @types/node 20) declare WebAssembly's types but not its value.
-const wasm = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
-
-const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
-const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
-
-/** A checked module: its bytes and the reference events carry. */
-export interface CheckedModule {
-  bytes: Uint8Array;
-  ref: ModuleRef;
-}
-
-/**
- * Decodes and checks a base64 Wasm module (`file` of `task.create`): base64, at most `maxBytes`
- * (checked from the text length before decoding, so an oversized upload costs no decode), the Wasm
- * magic, and `WebAssembly.validate`. Throws `InvalidError` naming `field` (or `ModuleTooLargeError`).
- * The digest is `sha256:<hex>` of the bytes. Default limit 16 MiB.
- */
+/** `checkModule` of `@propeller/events` for `task.create`: errors name `data.file` unless told otherwise. */
 export function checkModule(file: unknown, maxBytes = DEFAULT_MODULE_MAX_BYTES, field = 'data.file'): CheckedModule {
-  if (typeof file !== 'string' || file.length === 0) throw InvalidError.field(field, file, 'must be a non-empty base64 string of a Wasm module');
-  const text = file.replace(/\s+/g, '');
-  if (text.length % 4 !== 0 || !BASE64_RE.test(text)) throw InvalidError.field(field, file, 'must be standard base64 (A-Z a-z 0-9 + /, = padding)');
-  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
-  const size = (text.length / 4) * 3 - padding;
-  if (size > maxBytes) throw new ModuleTooLargeError(field, size, maxBytes);
-  const bytes = new Uint8Array(Buffer.from(text, 'base64'));
-  if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) {
-    throw InvalidError.field(field, `<${bytes.length} bytes>`, 'must start with the Wasm magic \\0asm');
-  }
-  if (!wasm.validate(bytes)) throw InvalidError.field(field, `<${bytes.length} bytes>`, 'must be a valid WebAssembly module (WebAssembly.validate failed)');
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  return { bytes, ref: { digest, size: bytes.length, source: 'inline' } };
+  return checkWasmModule(file, maxBytes, field);
 }
