@@ -15,63 +15,38 @@
  * SIGTERM closes every connection and exits.
  */
 import { buildAlive, buildCreate, topicsFor, type ChannelRef } from '@propeller/mqtt-protocol';
-import { connect, type MqttClient } from 'mqtt';
 import { answerStart, type SimMode } from './answer';
+import { runSimFleet, simEnv } from './fleet';
 
-const env = (key: string, fallback?: string): string => {
-  const v = process.env[key] ?? fallback;
-  if (v === undefined) throw new Error(`${key} is required`);
-  return v;
-};
-
-const broker = env('SIM_BROKER', 'mqtt://127.0.0.1:1883');
-const domainId = env('SIM_DOMAIN');
-const prefix = env('SIM_PREFIX', 'sim');
-const count = Number(env('SIM_COUNT'));
-const offset = Number(env('SIM_OFFSET', '0'));
-const beatMs = Number(env('SIM_BEAT_MS', '10000'));
-const mode = env('SIM_MODE', 'extension') as SimMode;
-const channelId = env('SIM_CHANNEL', 'control');
-// Connections opened at once during the ramp: bounded so the broker's accept queue is not flooded.
-const rampConcurrency = Number(env('SIM_RAMP', '100'));
+const domainId = simEnv('SIM_DOMAIN');
+const beatMs = Number(simEnv('SIM_BEAT_MS', '10000'));
+const mode = simEnv('SIM_MODE', 'extension') as SimMode;
+const channelId = simEnv('SIM_CHANNEL', 'control');
 if (mode !== 'extension' && mode !== 'upstream') throw new Error(`SIM_MODE must be extension or upstream, got ${String(mode)}`);
 
 const place: ChannelRef = { domainId, channelId, layout: mode === 'extension' ? 'messages' : 'direct' };
 const topics = topicsFor(place);
-const clients: MqttClient[] = [];
-const timers: NodeJS.Timeout[] = [];
-let connected = 0;
-let failed = 0;
-let errorsShown = 0;
 let invalid = 0;
 let firstInvalid = '';
-const out: string[] = [];
-const flush = (): void => {
-  if (invalid > 0) out.push(`x ${invalid} ${firstInvalid}\n`);
-  if (out.length > 0) process.stdout.write(out.splice(0).join(''));
-};
-setInterval(flush, 100).unref();
 
-function openProplet(index: number): Promise<void> {
-  const id = `${prefix}-${index}`;
-  return new Promise((resolve) => {
-    const client = connect(broker, { clientId: `${prefix}-${domainId}-${index}`, clean: true, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 60 });
-    clients.push(client);
-    let settled = false;
-    client.on('message', (_topic, payload) => {
-      const at = Date.now();
-      const answer = answerStart(mode, place, id, payload);
-      if (answer.kind === 'not_mine') return;
-      if (answer.kind === 'invalid') {
-        if (invalid++ === 0) firstInvalid = answer.reason.replace(/\n/g, ' ').slice(0, 300);
-        return;
-      }
-      out.push(`s ${answer.wireId} ${at}\n`);
-      for (const m of answer.messages) client.publish(m.topic, m.payload, { qos: m.qos ?? 1 });
-    });
-    client.once('connect', () => {
-      connected += 1;
-      settled = true;
+runSimFleet({
+  rampConcurrency: Number(simEnv('SIM_RAMP', '100')),
+  beforeFlush: (out) => {
+    if (invalid > 0) out.push(`x ${invalid} ${firstInvalid}\n`);
+  },
+  setUp: ({ client, id }, out, timers) =>
+    new Promise<void>((registered) => {
+      client.on('message', (_topic, payload) => {
+        const at = Date.now();
+        const answer = answerStart(mode, place, id, payload);
+        if (answer.kind === 'not_mine') return;
+        if (answer.kind === 'invalid') {
+          if (invalid++ === 0) firstInvalid = answer.reason.replace(/\n/g, ' ').slice(0, 300);
+          return;
+        }
+        out.push(`s ${answer.wireId} ${at}\n`);
+        for (const m of answer.messages) client.publish(m.topic, m.payload, { qos: m.qos ?? 1 });
+      });
       const startTopic = mode === 'extension' ? topics.startFor(id) : topics.start;
       // Subscribed before the create, so no start can arrive before we listen.
       client.subscribe(startTopic, { qos: 1 }, (err) => {
@@ -96,41 +71,7 @@ function openProplet(index: number): Promise<void> {
             timers.push(setInterval(beat, beatMs));
           }, Math.random() * beatMs),
         );
-        resolve();
+        registered();
       });
-    });
-    client.on('error', (err) => {
-      if (errorsShown++ < 5) out.push(`e ${err.message.replace(/\n/g, ' ')}\n`);
-      if (!settled) {
-        settled = true;
-        failed += 1;
-        client.end(true);
-        resolve();
-      }
-    });
-  });
-}
-
-async function main(): Promise<void> {
-  let next = 0;
-  const report = setInterval(() => out.push(`c ${connected} ${failed}\n`), 1_000);
-  await Promise.all(
-    Array.from({ length: Math.min(rampConcurrency, count) }, async () => {
-      while (next < count) await openProplet(offset + next++);
     }),
-  );
-  clearInterval(report);
-  out.push(`c ${connected} ${failed}\ndone\n`);
-  flush();
-}
-
-process.on('SIGTERM', () => {
-  for (const t of timers) clearTimeout(t);
-  flush();
-  void Promise.all(clients.map((c) => c.endAsync(true))).finally(() => process.exit(0));
-});
-
-main().catch((e: unknown) => {
-  process.stderr.write(`sim: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
 });
