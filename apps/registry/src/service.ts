@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import { Counter, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
 import { EventStore, type CommandContext } from '@propeller/eventstore';
-import { migrate, ProjectionRunner, projectionsCheck, serveRebuilds, type RunnerLogger } from '@propeller/projections';
+import { migrate, projectionsCheck, serveProjections, type ProjectionRunner, type RunnerLogger } from '@propeller/projections';
 import { readModelMigrations, type ReadModelTables } from '@propeller/read-models';
 import { serveRegistryCommands, type RegistryCommands } from './commands/serve';
 import { propletsProjection } from './read-model/projection';
@@ -61,27 +61,15 @@ export async function startRegistry(o: StartRegistryOptions): Promise<RunningReg
     onAnswered: (command, outcome) => answered.inc({ command, outcome }),
     onInternalError,
   });
-  const runner = new ProjectionRunner({
-    nc: o.nc,
-    names: o.names,
-    db: o.db,
-    projections: [propletsProjection],
-    registry: o.registry,
-    ...(o.logger ? { logger: o.logger } : {}),
-    ...(o.standbyPollMs === undefined ? {} : { standbyPollMs: o.standbyPollMs }),
-    ...(o.retryMs === undefined ? {} : { retryMs: o.retryMs }),
-  });
-  runner.start();
-  // Operators rebuild a projection through the API, which asks the replica holding its lease (ADR 0019).
-  const stopAdmin = serveRebuilds(o.nc, o.names, runner);
+  const projections = serveProjections({ nc: o.nc, names: o.names, db: o.db, projections: [propletsProjection], registry: o.registry, logger: o.logger, standbyPollMs: o.standbyPollMs, retryMs: o.retryMs });
+  const { runner } = projections;
   return {
     runner,
     checks: { nats: natsCheck(o.nc), postgres: postgresCheck(o.db), projections: projectionsCheck(runner) },
     async stop() {
       // Commands first: nothing new is appended while the projection winds down.
       await commands.stop();
-      await stopAdmin();
-      await runner.stop();
+      await projections.stop();
     },
   };
 }

@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
 import { EventStore, type CommandContext } from '@propeller/eventstore';
-import { migrate, ProjectionRunner, projectionsCheck, serveRebuilds, waitForSequence, type RunnerLogger } from '@propeller/projections';
+import { migrate, projectionsCheck, serveProjections, waitForSequence, type ProjectionRunner, type RunnerLogger } from '@propeller/projections';
 import { readModelMigrations, type TasksTables } from '@propeller/read-models';
 import type { PolicyName } from '@propeller/scheduling';
 import { serveTaskCommands } from './commands/serve';
@@ -123,19 +123,8 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
   });
   late.loop = loop;
   await loop.start();
-  const runner = new ProjectionRunner({
-    nc: o.nc,
-    names: o.names,
-    db: o.db,
-    projections: [tasksProjection],
-    registry: o.registry,
-    ...(o.logger ? { logger: o.logger } : {}),
-    ...(o.standbyPollMs === undefined ? {} : { standbyPollMs: o.standbyPollMs }),
-    ...(o.retryMs === undefined ? {} : { retryMs: o.retryMs }),
-  });
-  runner.start();
-  // Operators rebuild a projection through the API, which asks the replica holding its lease (ADR 0019).
-  const stopAdmin = serveRebuilds(o.nc, o.names, runner);
+  const projections = serveProjections({ nc: o.nc, names: o.names, db: o.db, projections: [tasksProjection], registry: o.registry, logger: o.logger, standbyPollMs: o.standbyPollMs, retryMs: o.retryMs });
+  const { runner } = projections;
   return {
     loop,
     runner,
@@ -143,9 +132,8 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
     async stop() {
       // Commands first: nothing new is appended while the loop and the projection wind down.
       await commands.stop();
-      await stopAdmin();
       await loop.stop();
-      await runner.stop();
+      await projections.stop();
     },
   };
 }

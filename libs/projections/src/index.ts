@@ -15,7 +15,7 @@ export {
 export type { Checkpoint, CheckpointNotice, CheckpointStatus, CheckpointTable, ProjectionsTables } from './checkpoints';
 export { isValidProjectionName } from './projection';
 export type { Projection } from './projection';
-export { CHECKPOINT_METRIC, DEFAULT_BATCH_SIZE, STALLED_METRIC, ProjectionApplyError, ProjectionRunner, projectionsCheck, serveRebuilds } from './runner';
+export { CHECKPOINT_METRIC, DEFAULT_BATCH_SIZE, STALLED_METRIC, ProjectionApplyError, ProjectionRunner, projectionsCheck, serveProjections } from './runner';
 export type {
   ProjectionHealth,
   ProjectionRunnerOptions,
@@ -23,6 +23,8 @@ export type {
   RunnerHealth,
   RunnerLease,
   RunnerLogger,
+  ServedProjections,
+  ServeProjectionsOptions,
 } from './runner';
 export { isTransientDbError } from './transient';
 export { listenerName, waitForSequence } from './wait';

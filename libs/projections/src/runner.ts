@@ -491,12 +491,42 @@ export function projectionsCheck(runner: ProjectionRunner): () => { status: 'pas
   };
 }
 
+/** A started runner that also answers the API's rebuild requests for its projections. */
+export interface ServedProjections {
+  readonly runner: ProjectionRunner;
+  /** Stops answering rebuild requests, then stops the runner (releasing its leases). */
+  stop(): Promise<void>;
+}
+
+/** `ProjectionRunnerOptions` whose optional settings may be passed through as `undefined` (= the default). */
+export type ServeProjectionsOptions = Omit<ProjectionRunnerOptions, 'logger' | 'standbyPollMs' | 'retryMs'> & {
+  logger?: RunnerLogger | undefined;
+  standbyPollMs?: number | undefined;
+  retryMs?: number | undefined;
+};
+
 /**
- * Answers the API's rebuild requests for a runner's projections (ADR 0019): every replica listens,
- * only the lease holder answers. Returns a function that stops listening.
+ * Starts a runner for a service's projections and answers the API's rebuild requests for them
+ * (ADR 0019: every replica listens, only the lease holder answers): what every service with a read
+ * model does.
  */
-export function serveRebuilds(nc: NatsConnection, names: NatsNames, runner: ProjectionRunner): () => Promise<void> {
-  return serveAdminRequests(nc, names, {
+export function serveProjections(o: ServeProjectionsOptions): ServedProjections {
+  const { logger, standbyPollMs, retryMs, ...rest } = o;
+  const runner = new ProjectionRunner({
+    ...rest,
+    ...(logger ? { logger } : {}),
+    ...(standbyPollMs === undefined ? {} : { standbyPollMs }),
+    ...(retryMs === undefined ? {} : { retryMs }),
+  });
+  runner.start();
+  const stopAdmin = serveAdminRequests(o.nc, o.names, {
     rebuild: { names: runner.names, rebuild: (name) => runner.rebuild(name), holdsLease: (name) => runner.holdsLease(name) },
   });
+  return {
+    runner,
+    async stop() {
+      await stopAdmin();
+      await runner.stop();
+    },
+  };
 }
