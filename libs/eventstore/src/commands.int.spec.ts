@@ -135,6 +135,13 @@ describe('handleCommand', () => {
     expect(results.reduce((n, r) => n + r.attempts, 0)).toBeGreaterThan(5);
   });
 
+  it('runs concurrent commands of one aggregate that share a cache one after another, with no conflict', async () => {
+    const cache = new AggregateCache<CounterState>();
+    const results = await Promise.all([1, 2, 3, 4, 5].map((by) => add('c-queued', by, { cache })));
+    expect(results.map((r) => r.attempts)).toEqual([1, 1, 1, 1, 1]);
+    expect(results.map((r) => r.state)).toEqual([1, 3, 6, 10, 15].map((total, i) => ({ status: 'counting', total, count: i + 1 })));
+  });
+
   it('gives up with ConcurrencyError after maxRetries conflicts', async () => {
     // A real store with a competing writer that always gets in first.
     class ContendedStore extends EventStore {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InvalidError, type Envelope, type EventMeta, type StoredEnvelope } from '@propeller/events';
 import { isConcurrencyError } from './errors';
 import type { EventStore } from './event-store';
+import { KeyedQueue } from './keyed-queue';
 
 /** An aggregate written as a pure decider (STYLE.md rule 5). */
 export interface Decider<C, E, S> {
@@ -21,9 +22,13 @@ export interface CachedAggregate<S> {
 /**
  * In-memory cache of hot aggregates in the service that owns them. Bounded (least recently
  * used entries leave first); the command handler drops an entry when an append conflicts.
+ * `handleCommand` also runs the commands of one aggregate that share a cache one after another
+ * (`exclusive`): two commands arriving together (a device's `task_started` and its result) would
+ * otherwise race, and the loser reload the aggregate from the log.
  */
 export class AggregateCache<S> {
   readonly #entries = new Map<string, CachedAggregate<S>>();
+  readonly #turns = new KeyedQueue();
   // Kept from one eviction to the next: a fresh `keys()` would walk over the holes that every earlier
   // eviction left at the front of the table (about 6 µs a set once full). Map iterators follow later
   // inserts and deletes, and every entry it passed was evicted, so its next key is the oldest.
@@ -66,6 +71,15 @@ export class AggregateCache<S> {
 
   delete(aggregate: string, id: string): void {
     this.#entries.delete(cacheKey(aggregate, id));
+  }
+
+  /** Runs `fn` after the earlier `exclusive` calls of this aggregate have settled (other aggregates run concurrently). */
+  async exclusive<T>(aggregate: string, id: string, fn: () => Promise<T>): Promise<T> {
+    let result: T | undefined;
+    await this.#turns.push(cacheKey(aggregate, id), async () => {
+      result = await fn();
+    });
+    return result as T;
   }
 
   get size(): number {
@@ -165,6 +179,10 @@ const defaultFromEnvelope = (envelope: StoredEnvelope): EventLike => ({
  * they (or a no-op) come from a cached state, the log is checked for newer events first.
  */
 export async function handleCommand<C, E, S>(opts: HandleCommandOptions<C, E, S>): Promise<HandleCommandResult<E, S>> {
+  return opts.cache ? opts.cache.exclusive(opts.aggregate, opts.id, () => decideAndAppend(opts)) : decideAndAppend(opts);
+}
+
+async function decideAndAppend<C, E, S>(opts: HandleCommandOptions<C, E, S>): Promise<HandleCommandResult<E, S>> {
   const { store, aggregate, id, decider, command, meta, cache } = opts;
   const maxRetries = opts.maxRetries ?? 5;
   const toEnvelope = opts.toEnvelope ?? (defaultToEnvelope as (event: E, ctx: EnvelopeContext) => Envelope);

@@ -20,7 +20,6 @@ import {
   AggregateCache,
   assertFencingToken,
   handleCommand,
-  KeyedQueue,
   ModuleStore,
   serveCommands,
   type CommandContext,
@@ -121,9 +120,6 @@ async function storeUpload(request: unknown, opts: TaskCommandsOptions, modules:
 export function serveTaskCommands(opts: TaskCommandsOptions): TaskCommands {
   const cache = new AggregateCache<TaskState>(opts.cacheSize);
   const modules = new ModuleStore(() => Promise.resolve(opts.modules));
-  // Commands of one task run one after another in this replica: a device's task_started and result
-  // arrive together, and concurrent appends to one task would conflict and each reload the log.
-  const perTask = new KeyedQueue();
   type Route = 'nats' | 'leader' | 'local';
 
   const run = async (full: string, raw: unknown, route: Route): Promise<CommandResult> => {
@@ -139,24 +135,21 @@ export function serveTaskCommands(opts: TaskCommandsOptions): TaskCommands {
           });
         }
       }
-      let decided: Awaited<ReturnType<typeof handleCommand<TaskCommand, TaskEvent, TaskState>>> | undefined;
-      await perTask.push(command.aggregateId, async () => {
-        decided = await handleCommand({
-          store: opts.store,
-          aggregate: 'task',
-          id: command.aggregateId,
-          decider: taskDecider,
-          command,
-          meta: { correlationId: command.meta.correlationId, causationId: command.meta.causationId ?? null, traceparent: command.meta.traceparent ?? null },
-          toEnvelope,
-          fromEnvelope,
-          cache,
-          maxRetries: opts.maxRetries ?? 5,
-          // Ids are fresh UUIDs (or UUIDv5 of an Idempotency-Key, retried rarely): skip the log read.
-          likelyNew: full === 'task.create',
-        });
+      // Commands of one task run one after another in this replica (they share the cache: `AggregateCache.exclusive`).
+      const result = await handleCommand({
+        store: opts.store,
+        aggregate: 'task',
+        id: command.aggregateId,
+        decider: taskDecider,
+        command,
+        meta: { correlationId: command.meta.correlationId, causationId: command.meta.causationId ?? null, traceparent: command.meta.traceparent ?? null },
+        toEnvelope,
+        fromEnvelope,
+        cache,
+        maxRetries: opts.maxRetries ?? 5,
+        // Ids are fresh UUIDs (or UUIDv5 of an Idempotency-Key, retried rarely): skip the log read.
+        likelyNew: full === 'task.create',
       });
-      const result = decided as NonNullable<typeof decided>;
       // Placement runs after this task's queue slot is free: its `task.schedule` queues behind it.
       let answer: CommandResult = { aggregateId: result.aggregateId, sequences: result.sequences, lastSequence: result.lastSequence };
       if (route === 'leader' && opts.placer && isLive(result.state) && result.state.status === 'pending') {
