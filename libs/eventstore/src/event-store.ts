@@ -4,6 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { InvalidError, type Envelope, type NatsNames, type StoredEnvelope } from '@propeller/events';
 import { decodeEnvelope, encodeEnvelope, envelopeHeaders } from './codec';
 import { ConcurrencyError } from './errors';
+import { openOnce } from './open-once';
 import { readSubject } from './read-subject';
 
 /** Result of an append: the stream sequence of each envelope and the last one. */
@@ -43,7 +44,8 @@ const WRONG_LAST_SEQUENCE = 10071;
 export class EventStore {
   readonly js: JetStreamClient;
   #jsm: Promise<JetStreamManager> | undefined;
-  #snapshots: Promise<KV> | undefined;
+  // Opened on first use; a failed open is tried again by the next call.
+  readonly #snapshots = openOnce((): Promise<KV> => new Kvm(this.js).open(this.names.kv.snapshots));
   readonly #upcast: (envelope: StoredEnvelope) => StoredEnvelope;
 
   constructor(
@@ -145,13 +147,9 @@ export class EventStore {
   }
 
   private snapshots(): Promise<KV> {
-    // A failed open is not remembered, so the next call tries again.
-    this.#snapshots ??= new Kvm(this.js).open(this.names.kv.snapshots).catch((e: unknown) => {
-      this.#snapshots = undefined;
-      throw e;
-    });
-    return this.#snapshots;
+    return this.#snapshots();
   }
+
 }
 
 /** KV keys allow `[-/_=.A-Za-z0-9]`, so the id travels base64url-encoded. */

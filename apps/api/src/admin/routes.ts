@@ -1,8 +1,8 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { ERROR_CODES, NotFoundError } from '@propeller/events';
-import { isStreamNotFound, listDeadLetters, type StoredDeadLetter } from '@propeller/eventstore';
+import { isStreamNotFound, listDeadLetters, openOnce, type StoredDeadLetter } from '@propeller/eventstore';
 import type { ApiContext } from '../app';
 import { parseRequest, toErrorAnswer } from '../http-errors';
 import { COMMON_ERRORS, ErrorJsonSchema } from '../routes';
@@ -75,14 +75,7 @@ const noOwner = {
 
 /** `GET /admin/dlq`, `POST /admin/dlq/{consumer}/{seq}/replay` (and `/admin/dlq/{seq}/replay`), `POST /admin/projections/{name}/rebuild`. */
 export function registerAdminRoutes(ctx: ApiContext): void {
-  let jsm: Promise<JetStreamManager> | undefined;
-  const manager = (): Promise<JetStreamManager> => {
-    jsm ??= jetstreamManager(ctx.nc).catch((e: unknown) => {
-      jsm = undefined;
-      throw e;
-    });
-    return jsm;
-  };
+  const manager = openOnce(() => jetstreamManager(ctx.nc));
   const dlqHead = `${ctx.names.prefix}.dlq.`;
 
   /** Consumers that have dead letters now (the DLQ stream's subjects). */

@@ -1,7 +1,7 @@
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
 import type { FastifyReply } from 'fastify';
 import { encodeKvToken, livenessKey, NotFoundError, PropletLivenessSchema, type CommandDataInput, type PropletLiveness } from '@propeller/events';
-import type { CommandOk } from '@propeller/eventstore';
+import { openOnce, type CommandOk } from '@propeller/eventstore';
 import { getPropletOrThrow, listProplets, type PropletView } from '@propeller/read-models';
 import type { ApiContext } from '../app';
 import { PROPLETS_PROJECTION } from '../app';
@@ -38,14 +38,7 @@ export function registerPropletRoutes(ctx: ApiContext): void {
   const location = (id: string): string => `/proplets/${encodeURIComponent(id)}`;
 
   // The liveness KV (`<p>_liveness`), opened on first use and kept; a failed open is retried by the next request.
-  let livenessKv: Promise<KV> | undefined;
-  const openLiveness = (): Promise<KV> => {
-    livenessKv ??= new Kvm(ctx.nc).open(ctx.names.kv.liveness).catch((e: unknown) => {
-      livenessKv = undefined;
-      throw e;
-    });
-    return livenessKv;
-  };
+  const openLiveness = openOnce(() => new Kvm(ctx.nc).open(ctx.names.kv.liveness));
   /**
    * When the plane last heard from the proplet: its liveness KV entry, or null (never heard from, deleted
    * key, or a record this API cannot read — logged). A KV that does not answer fails the request (500):
@@ -198,15 +191,7 @@ export function registerPropletRoutes(ctx: ApiContext): void {
     },
   });
 
-  let metricsKv: Promise<KV> | undefined;
-  const openMetrics = (): Promise<KV> => {
-    // Opened on first use and kept; a failed open is retried by the next request.
-    metricsKv ??= new Kvm(ctx.nc).open(ctx.names.kv.metrics).catch((e: unknown) => {
-      metricsKv = undefined;
-      throw e;
-    });
-    return metricsKv;
-  };
+  const openMetrics = openOnce(() => new Kvm(ctx.nc).open(ctx.names.kv.metrics));
 
   ctx.routes.add({
     method: 'GET',

@@ -1,8 +1,8 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { parseStoredEvent, SITE_LABEL } from '@propeller/events';
-import { decodeEnvelope } from '@propeller/eventstore';
+import { decodeEnvelope, openOnce } from '@propeller/eventstore';
 import type { ApiContext } from '../app';
 import { parseRequest } from '../http-errors';
 import { COMMON_ERRORS, ErrorJsonSchema } from '../routes';
@@ -48,14 +48,7 @@ export const SitePageJsonSchema = z.object({ offset: z.number().int(), limit: z.
 
 /** `GET /sites` and `POST /sites/{site}/evacuation/resume`. */
 export function registerSiteRoutes(ctx: ApiContext): void {
-  let jsm: Promise<JetStreamManager> | undefined;
-  const manager = (): Promise<JetStreamManager> => {
-    jsm ??= jetstreamManager(ctx.nc).catch((e: unknown) => {
-      jsm = undefined;
-      throw e;
-    });
-    return jsm;
-  };
+  const manager = openOnce(() => jetstreamManager(ctx.nc));
 
   /** The breaker state from the site's last event (the Site aggregate has no read model; one lookup per site). */
   async function evacuation(site: string): Promise<SiteJson['evacuation']> {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Kvm, type KV } from '@nats-io/kv';
-import { Objm, type ObjectStore } from '@nats-io/obj';
+import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { DEFAULT_MODULE_MAX_BYTES, encodeKvToken, InvalidError, NotFoundError, TaskStatusSchema, type ModuleRef } from '@propeller/events';
-import { ModuleStore, type CommandOk } from '@propeller/eventstore';
+import { ModuleStore, openOnce, type CommandOk } from '@propeller/eventstore';
 import { getTask, getTaskEvents, getTaskOrThrow, getTasks, listTasks } from '@propeller/read-models';
 import type { ApiContext } from '../app';
 import { parseRequest, toErrorAnswer } from '../http-errors';
@@ -102,23 +102,8 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
   const bodyLimit = taskBodyLimit(maxBytes);
   const idOf = (params: unknown): string => parseRequest(TaskIdParamsSchema, params, 'params', ['id']).id;
 
-  let modulesStore: Promise<ObjectStore> | undefined;
-  const modules = (): Promise<ObjectStore> => {
-    // Opened on first upload and kept; a failed open is retried by the next request.
-    modulesStore ??= new Objm(ctx.nc).open(ctx.names.modules).catch((e: unknown) => {
-      modulesStore = undefined;
-      throw e;
-    });
-    return modulesStore;
-  };
-  let metricsKv: Promise<KV> | undefined;
-  const openMetrics = (): Promise<KV> => {
-    metricsKv ??= new Kvm(ctx.nc).open(ctx.names.kv.metrics).catch((e: unknown) => {
-      metricsKv = undefined;
-      throw e;
-    });
-    return metricsKv;
-  };
+  const modules = openOnce(() => new Objm(ctx.nc).open(ctx.names.modules));
+  const openMetrics = openOnce(() => new Kvm(ctx.nc).open(ctx.names.kv.metrics));
 
   // Content-addressed, once per digest, no lookup for a digest already stored (a batch of 100 copies of one module stores it once).
   const moduleStore = new ModuleStore(modules);
