@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { RequestError, TimeoutError } from '@nats-io/nats-core/internal';
 import { connectNats } from './nats';
+
+// The module whose `RequestError` export nats.js's request code constructs (it reads the export at each
+// use); the package's export map does not list it, so it is loaded by its file.
+const errorsModule = (): { RequestError: typeof RequestError } =>
+  require(join(dirname(require.resolve('@nats-io/nats-core/internal')), 'errors.js')) as { RequestError: typeof RequestError };
 
 const URL = process.env['PROPELLER_NATS_URL'] ?? 'nats://127.0.0.1:4222';
 
@@ -60,6 +67,47 @@ describe('connectNats (real NATS)', () => {
       expect(got).toEqual(['last words']);
     } finally {
       if (!a.isClosed()) await a.close();
+      await b.drain();
+    }
+  });
+
+  it('answers requests without building a RequestError per success, and still reports timeouts and missing responders', async () => {
+    const a = await connectNats(URL, 'propeller-test-req-a');
+    const b = await connectNats(URL, 'propeller-test-req-b');
+    const errors = errorsModule();
+    const Original = errors.RequestError;
+    expect(Original).toBe(RequestError);
+    let built = 0;
+    // Counts every RequestError nats.js constructs while the requests run.
+    errors.RequestError = class extends Original {
+      constructor(...args: ConstructorParameters<typeof Original>) {
+        super(...args);
+        built++;
+      }
+    };
+    try {
+      const subject = `test.requests.${randomUUID()}`;
+      b.subscribe(subject, {
+        callback: (_e, m) => {
+          m.respond(m.data);
+        },
+      });
+      await b.flush();
+      const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => a.request(subject, String(i), { timeout: 5_000 })));
+      expect(replies.map((r) => new TextDecoder().decode(r.data))).toEqual(Array.from({ length: 200 }, (_, i) => String(i)));
+      expect(built).toBe(0);
+
+      const noOne = await a.request(`${subject}.nobody`, 'x', { timeout: 2_000 }).catch((e: unknown) => e);
+      expect(noOne).toBeInstanceOf(Original);
+      expect((noOne as RequestError).isNoResponders()).toBe(true);
+
+      b.subscribe(`${subject}.silent`, { callback: () => undefined });
+      await b.flush();
+      const silent = await a.request(`${subject}.silent`, 'x', { timeout: 100 }).catch((e: unknown) => e);
+      expect(silent).toBeInstanceOf(TimeoutError);
+    } finally {
+      errors.RequestError = Original;
+      await a.drain();
       await b.drain();
     }
   });
