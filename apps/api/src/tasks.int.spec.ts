@@ -300,12 +300,14 @@ describe('REST tasks API', () => {
 
       const events = await w.http('GET', `/tasks/${id}/events`);
       expect(events.status).toBe(200);
-      expect(events.body).toMatchObject({ task_id: id, offset: 0, total: 5 });
-      expect(events.body.events.map((e: { type: string }) => e.type)).toEqual(['TaskCreated', 'TaskStarted', 'TaskScheduled', 'TaskRunning', 'TaskCompleted']);
+      // Created with start: true, so one TaskCreated that says it was started too: four events in all.
+      expect(events.body).toMatchObject({ task_id: id, offset: 0, total: 4 });
+      expect(events.body.events.map((e: { type: string }) => e.type)).toEqual(['TaskCreated', 'TaskScheduled', 'TaskRunning', 'TaskCompleted']);
       const seqs = events.body.events.map((e: { seq: number }) => e.seq);
       expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
-      expect(events.body.events[2]).toMatchObject({ summary: expect.stringContaining('k8s-1'), at: expect.any(String) });
-      expect((await w.http('GET', `/tasks/${id}/events?offset=3&limit=1`)).body.events.map((e: { type: string }) => e.type)).toEqual(['TaskRunning']);
+      expect(events.body.events[0]).toMatchObject({ summary: expect.stringContaining('and started') });
+      expect(events.body.events[1]).toMatchObject({ summary: expect.stringContaining('k8s-1'), at: expect.any(String) });
+      expect((await w.http('GET', `/tasks/${id}/events?offset=2&limit=1`)).body.events.map((e: { type: string }) => e.type)).toEqual(['TaskRunning']);
 
       // Stopping a finished task is refused.
       const stop = await w.http('POST', `/tasks/${id}/stop`);

@@ -44,12 +44,30 @@ describe('placement loop', () => {
     );
     // Read right after the reply, without waiting: the placement happened before it was sent.
     const events = await w.taskEvents(id);
-    expect(events.map((e) => e.type)).toEqual(['TaskCreated', 'TaskStarted', 'TaskScheduled']);
+    expect(events.map((e) => e.type)).toEqual(['TaskCreated', 'TaskScheduled']);
     expect(reply.sequences).toEqual(events.map((e) => e.seq));
-    expect(events[2]?.data).toMatchObject({ propletId: 'inline-1', attempt: 1 });
-    // The fold sees TaskStarted later and must not place the task a second time.
+    expect(events[1]?.data).toMatchObject({ propletId: 'inline-1', attempt: 1 });
+    // The fold sees the started TaskCreated later and must not place the task a second time.
     await w.loopAt(reply.lastSequence);
     expect((await types(id)).filter((t) => t === 'TaskScheduled')).toHaveLength(1);
+  });
+
+  it('places a task created and started by a replica that is not the leader when the loop folds its TaskCreated', async () => {
+    await w.proplet.register('inline-2', { labels: { pool: 'fold' } });
+    await w.loopAt(await w.proplet.health('inline-2', 'healthy'));
+    const id = randomUUID();
+    // The queue group, as when no leader answers (a failover): nobody places inside the command.
+    const reply = await sendCommand(
+      w.nc,
+      w.names,
+      'task',
+      'create',
+      { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data: { taskId: id, name: 'add', imageUrl: 'registry.example/add:1', start: true, propletSelector: { matchLabels: { pool: 'fold' } } } },
+      { leader: false },
+    );
+    expect(reply.sequences).toHaveLength(1);
+    await msUntilScheduled(id, 1, Date.now());
+    expect(await types(id)).toEqual(['TaskCreated', 'TaskScheduled']);
   });
 
   it('moves a silent attempt elsewhere, and fails with "timeout after 2 attempts" when both are silent', async () => {

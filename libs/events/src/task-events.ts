@@ -113,9 +113,13 @@ export const CreateTaskDataSchema = z
   .refine(notBothSources, notBothSourcesRule)
   .transform(applySpecDefaults);
 
-/** A task exists (status `created`); it runs once started. Missing fields take `TaskSpecSchema`'s defaults. */
+/**
+ * A task exists (status `created`); it runs once started. Missing fields take `TaskSpecSchema`'s defaults.
+ * `startedAt` is set when the create asked to start too (`task.create` with `start: true`): the task is
+ * `pending` at once, as after a `TaskStarted`, with one event instead of two.
+ */
 export const TaskCreatedDataSchema = z
-  .object({ ...taskSpecShape, createdAt: TimestampSchema })
+  .object({ ...taskSpecShape, createdAt: TimestampSchema, startedAt: TimestampSchema.optional() })
   .refine(notBothSources, notBothSourcesRule)
   .transform(applySpecDefaults);
 export type TaskCreatedData = z.output<typeof TaskCreatedDataSchema>;

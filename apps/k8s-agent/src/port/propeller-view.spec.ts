@@ -40,6 +40,11 @@ describe('PropellerView: tasks owned by a Task CR', () => {
     });
   });
 
+  it('shows a task created with start: true (startedAt on TaskCreated) as pending at once', () => {
+    const view = given(created(T1, { owner: OWNER, startedAt: '2026-11-27T13:59:59.000Z' }));
+    expect(view.task(T1)).toEqual({ id: T1, status: 'pending', attempts: 0 });
+  });
+
   it("keeps the scheduler's explanation while pending and drops it once placed", () => {
     const view = given(created(T1, { owner: OWNER }), ['TaskStarted', T1], ['TaskUnschedulable', T1, { reasons: ['2 proplets lack capability gpu', 'pinned proplet x is offline'] }]);
     expect(view.task(T1)?.unschedulableReason).toBe('2 proplets lack capability gpu; pinned proplet x is offline');

@@ -101,10 +101,12 @@ export class PropellerView {
   private applyTask(id: string, e: EventEnvelope<TaskEvent>): PropellerChange | undefined {
     if (e.type === 'TaskCreated') {
       const owner = e.data.owner;
-      const entry: TaskEntry = { requirements: e.data.resourceRequirements, status: 'created' };
+      // Created with `start: true` (`startedAt`): pending at once, as after a `TaskStarted`.
+      const status = e.data.startedAt === undefined ? 'created' : 'pending';
+      const entry: TaskEntry = { requirements: e.data.resourceRequirements, status };
       if (owner) {
         entry.owner = owner;
-        entry.state = { id, status: 'created', attempts: 0 };
+        entry.state = { id, status, attempts: 0 };
       }
       this.tasks.set(id, entry);
       return { kind: 'task', id, ...(owner ? { owner } : {}) };

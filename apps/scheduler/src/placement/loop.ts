@@ -112,7 +112,7 @@ const FINISHED = new Set(['TaskCompleted', 'TaskFailed', 'TaskStopped']);
  * into a `PropletDirectory`, site breakers), so a standby is warm; only the replica holding the
  * `scheduler` lease acts. On taking the lease it waits until it has folded the log up to its end,
  * rebuilds the capacity ledger, the pending queue and the attempt timers from what it folded, then
- * reacts to each event: `TaskStarted` and `TaskEvacuated` place a task (`task.schedule` or
+ * reacts to each event: `TaskStarted` (or a `TaskCreated` with `startedAt`) and `TaskEvacuated` place a task (`task.schedule` or
  * `task.recordUnschedulable`, fenced with the lease token); a proplet that joins, recovers, changes
  * or frees capacity is tested alone against the queue (`matchProplet`) — no polling; a proplet that
  * fails or leaves has its tasks evacuated unless its site's evacuation is paused.
@@ -301,6 +301,10 @@ export class PlacementLoop {
 
     // ---- reacting (the lease holder only) ----
     switch (e.type) {
+      case 'TaskCreated':
+        // Created with `start: true`: pending at once.
+        if (e.data.startedAt !== undefined) this.placeTask(id, eventId);
+        return;
       case 'TaskStarted':
         this.placeTask(id, eventId);
         return;

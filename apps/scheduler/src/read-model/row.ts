@@ -54,7 +54,7 @@ export function taskRow(id: string, t: LiveTask, at: { occurredAt: string; seq: 
 export function timelineSummary(e: TaskEvent): string {
   switch (e.type) {
     case 'TaskCreated':
-      return `created ${e.data.name} (${e.data.module ? `module ${e.data.module.digest.slice(0, 19)}…, ${e.data.module.size} bytes` : `image ${e.data.imageUrl ?? '-'}`})`;
+      return `created ${e.data.name} (${e.data.module ? `module ${e.data.module.digest.slice(0, 19)}…, ${e.data.module.size} bytes` : `image ${e.data.imageUrl ?? '-'}`})${e.data.startedAt === undefined ? '' : ' and started; waiting for placement'}`;
     case 'TaskUpdated':
       return `updated ${Object.keys(e.data).filter((k) => k !== 'updatedAt').join(', ')}`;
     case 'TaskStarted':

@@ -43,10 +43,20 @@ describe('Task decider', () => {
       given(taskDecider, past).when(cmd).then([]);
     });
 
-    it('creates and starts a task in one command with start: true', () => {
+    it('creates and starts a task in one command and one event with start: true', () => {
       const events = given(taskDecider).when(command('task.create', { taskId: T, name: 'add', imageUrl: 'x', start: true })).events();
-      expect(events.map((e) => e.type)).toEqual(['TaskCreated', 'TaskStarted']);
-      expect(fold(events)).toMatchObject({ status: 'pending', attempt: 1 });
+      expect(events.map((e) => e.type)).toEqual(['TaskCreated']);
+      expect(events[0]?.data).toMatchObject({ createdAt: AT, startedAt: AT });
+      const t = fold(events);
+      expect(t).toMatchObject({ status: 'pending', attempt: 1, startedAt: AT, pendingSince: AT });
+      // The same state as a create followed by a start, spec included (`startedAt` is not part of it).
+      const twoEvents = [...given(taskDecider).when(command('task.create', { taskId: T, name: 'add', imageUrl: 'x' })).events(), { type: 'TaskStarted' as const, data: { startedAt: AT } }];
+      expect(t).toEqual(fold(twoEvents));
+    });
+
+    it('answers a retried create-and-start with no event once the task is pending', () => {
+      const past = given(taskDecider).when(command('task.create', { taskId: T, name: 'add', imageUrl: 'x', start: true })).events();
+      given(taskDecider, past).when(command('task.create', { taskId: T, name: 'add', imageUrl: 'x', start: true })).then([]);
     });
 
     it('starts an existing, unstarted task when the same create is retried with start: true, and no more once started', () => {

@@ -29,8 +29,9 @@ export const timeoutFailure = (attempts: number): string => `timeout after ${att
  * tokens are checked by the handler before `decide`, the module is stored by the handler. A command
  * whose outcome is already in the state decides no events, so every command is idempotent.
  *
- * Happy path after `TaskCreated`: `TaskStarted` → `TaskScheduled` → `TaskRunning` → `TaskCompleted`
- * (four events). `TaskDispatched` is not on it: `task.recordDispatched` is what the gateway sends for
+ * Happy path: `TaskCreated` (with `startedAt` when created with `start: true`; else a later `TaskStarted`)
+ * → `TaskScheduled` → `TaskRunning` → `TaskCompleted`: four events. A result that arrives while the task is
+ * still `scheduled` completes it directly (the proplet ran it), so a short task may have three. `TaskDispatched` is not on it: `task.recordDispatched` is what the gateway sends for
  * upstream proplets that never report `task_started`, and it decides `TaskRunning` with evidence
  * `dispatched` (README "Running: who says so").
  */
@@ -178,7 +179,8 @@ function decideCreate(command: CreateTask, state: TaskState): TaskEvent[] {
   }
   const at = command.meta.issuedAt;
   const started: TaskEvent[] = start === true ? [{ type: 'TaskStarted', data: { startedAt: at } }] : [];
-  if (state.status === 'absent') return [{ type: 'TaskCreated', data: { ...spec, createdAt: at } }, ...started];
+  // Created and started in one command: one event (`startedAt` on `TaskCreated`).
+  if (state.status === 'absent') return [{ type: 'TaskCreated', data: start === true ? { ...spec, createdAt: at, startedAt: at } : { ...spec, createdAt: at } }];
   if (isLive(state) && isDeepStrictEqual(normalise(state.spec), normalise(spec))) {
     // The same create again (a retry): start it if asked and not started yet; a finished task stays finished.
     return state.status === 'created' ? started : [];
@@ -261,7 +263,20 @@ function diffSpec(spec: TaskSpec, patch: TaskPatch): TaskPatch | null {
  */
 function evolve(state: TaskState, event: TaskEvent): TaskState {
   if (event.type === 'TaskCreated') {
-    const { createdAt, ...spec } = event.data;
+    const { createdAt, startedAt, ...spec } = event.data;
+    if (startedAt !== undefined) {
+      return {
+        spec,
+        createdAt,
+        attempt: 1,
+        attemptsUsed: 0,
+        startedAt,
+        unschedulableReasons: undefined,
+        discardedWireIds: [],
+        status: 'pending',
+        pendingSince: startedAt,
+      };
+    }
     return {
       status: 'created',
       spec,

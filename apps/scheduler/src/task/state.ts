@@ -23,7 +23,7 @@ export interface Placement {
 }
 
 export type CreatedTask = TaskBase & { status: 'created' };
-/** Waiting for placement (`TaskStarted`, an evacuation, a timeout with attempts left). */
+/** Waiting for placement (`TaskStarted` or a `TaskCreated` with `startedAt`, an evacuation, a timeout with attempts left). */
 export type PendingTask = TaskBase & { status: 'pending'; pendingSince: string };
 export type ScheduledTask = TaskBase & { status: 'scheduled' } & Placement;
 export type RunningTask = TaskBase & { status: 'running'; runningAt: string; evidence: 'taskStarted' | 'dispatched' } & Placement;
