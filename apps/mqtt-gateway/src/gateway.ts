@@ -19,6 +19,7 @@ import {
   type EventFollower,
   type GatewayBuckets,
 } from './nats';
+import { ResultsInInbox } from './results-in-inbox';
 import { route, type Action, type DropReason } from './route';
 import { BoundedKeyedQueue } from './work-queue';
 
@@ -55,6 +56,8 @@ export interface StartGatewayOptions {
 /** A running gateway replica. */
 export interface RunningGateway {
   readonly directory: PropletDirectory;
+  /** Wire ids whose result this replica wrote to the inbox (for dispatch: a `task_started` it supersedes is not relayed). */
+  readonly resultsInInbox: ResultsInInbox;
   /** Both MQTT connections up. */
   mqttConnected(): boolean;
   /** Resolves once every message read so far has been handled. */
@@ -76,6 +79,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   const retryDelays = o.retryDelays ?? [100, 500, 1_000];
   const buckets: GatewayBuckets = await openBuckets(nc, names);
   const directory = new PropletDirectory();
+  const resultsInInbox = new ResultsInInbox();
   const follower: EventFollower = followPropletEvents(nc, names, directory, (e) => logger.warn({ err: e }, 'proplet event follower failed; resuming'));
 
   const received = o.metrics.counter({ name: RECEIVED_METRIC, help: 'Device messages received, by topic kind', labelNames: ['kind'] as const });
@@ -151,6 +155,8 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
           return;
         case 'inbox':
           await retry(() => publishInbox(nc, names, action.kind, action.id, action.msgId, action.record));
+          // Only now is the result durable: it reaches the scheduler even if this process dies.
+          if (action.kind === 'results') resultsInInbox.add(action.id);
           return;
         default: {
           const never: never = action;
@@ -254,6 +260,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
 
   return {
     directory,
+    resultsInInbox,
     mqttConnected: () => link.connected,
     idle: async () => {
       await Promise.all([queue.idle(), sessionQueue.idle()]);

@@ -21,7 +21,7 @@ void runService({
       logger.info({ ...report, inbox }, 'NATS resources provisioned');
       const gateway = await startGateway({ config: gw, nc, names, metrics: ctx.metrics, logger });
       // Dispatch (issue 4): starts, stops, results and registry answers; stopped before the gateway.
-      const dispatch = await startGatewayDispatch({ config: gw, nc, names, directory: gateway.directory, metrics: ctx.metrics, logger, moduleMaxBytes: config.moduleMaxBytes });
+      const dispatch = await startGatewayDispatch({ config: gw, nc, names, directory: gateway.directory, resultsInInbox: gateway.resultsInInbox, metrics: ctx.metrics, logger, moduleMaxBytes: config.moduleMaxBytes });
       ctx.health.register('mqtt', () => (gateway.mqttConnected() ? true : { status: 'fail', detail: 'MQTT broker not connected' }));
       ctx.health.register('nats', natsCheck(nc));
       return {

@@ -19,6 +19,7 @@ import type { Metrics } from '@propeller/telemetry';
 import { validate as isUuid } from 'uuid';
 import type { DirectoryEntry } from '../directory';
 import type { GatewayLogger } from '../gateway';
+import type { ResultsInInbox } from '../results-in-inbox';
 import type { InboxRecord } from '../route';
 import { AttemptIndex, type AttemptRef } from './attempt-index';
 import { runInboxConsumer, type InboxConsumer, type InboxContext } from './inbox-consumer';
@@ -70,6 +71,8 @@ export interface StartDispatcherOptions {
   taskViews?: number;
   /** How long a start waits for the task follower to reach its `TaskScheduled` before reading the history (default 2 s). */
   viewWaitMs?: number;
+  /** The gateway's record of results written to the inbox: a `task_started` whose result is there is not relayed (default none: every one is relayed). */
+  resultsInInbox?: Pick<ResultsInInbox, 'has'>;
 }
 
 /** A running dispatcher. */
@@ -283,6 +286,13 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
       }
       case 'task_started': {
         const m = record.message as StartedMessage;
+        // The result of this attempt is durable in the inbox and the scheduler completes (or fails) a scheduled
+        // task from its result, so telling it the attempt runs would only cost a command and a TaskRunning.
+        if (o.resultsInInbox?.has(m.task_id) === true) {
+          count('task_started', 'superseded');
+          logger.debug({ wireId: m.task_id }, 'task_started not relayed: its result is already in the inbox');
+          return;
+        }
         const ref = resolve(m.task_id, ctx);
         if (ref === undefined) {
           count('task_started', 'unknown');

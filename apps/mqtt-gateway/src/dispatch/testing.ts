@@ -23,10 +23,13 @@ export interface DispatchWorld {
   w: TasksWorld;
   domainId: string;
   gateway: RunningGateway;
-  dispatcher: RunningDispatcher;
+  /** The running dispatcher (a new one after `withoutDispatch`). */
+  readonly dispatcher: RunningDispatcher;
   /** The MQTT connection the dispatcher publishes on. */
   publisher: MqttClient;
   logger: ReturnType<typeof memoryLogger>;
+  /** Stops the dispatcher, runs `meanwhile` (the gateway still writes the inbox), then starts a new one on the same durable consumers. */
+  withoutDispatch(meanwhile: () => Promise<void>): Promise<void>;
   /** Registers a proplet as the gateway would from its create (through the real registry) and makes it healthy. */
   proplet(id: string, how: { channelId: string; layout: 'messages' | 'direct'; perPropletTopics: boolean; dialect: 'wasmtime' | 'wamr'; deviceType?: string }): Promise<void>;
   close(): Promise<void>;
@@ -45,11 +48,7 @@ export async function openDispatchWorld(): Promise<DispatchWorld> {
     const config = testGatewayConfig(w.names, domainId);
     gateway = await startGateway({ config, nc: w.nc, names: w.names, metrics: testMetrics(), logger });
     publisher = await mqttClient({ clientId: `${config.clientId}-dispatch`, protocolVersion: 5 });
-    const started = await startDispatcher({ nc: w.nc, names: w.names, publisher, directory: gateway.directory, logger, metrics: testMetrics(), backoff: [100, 300, 600, 1_000] });
-    dispatcher = started;
-    let ready = false;
-    void started.ready.then(() => (ready = true));
-    await waitFor(() => ready, 'the attempt index to read the task history');
+    dispatcher = await dispatch(w, gateway, publisher, logger);
   } catch (e) {
     // Whatever started is stopped, so a failed setup neither leaks connections nor keeps jest alive.
     await dispatcher?.stop().catch(() => undefined);
@@ -59,13 +58,24 @@ export async function openDispatchWorld(): Promise<DispatchWorld> {
     await w.close();
     throw e;
   }
+  const running = { dispatcher };
   return {
     w,
     domainId,
     gateway,
-    dispatcher,
+    get dispatcher() {
+      return running.dispatcher;
+    },
     publisher,
     logger,
+    async withoutDispatch(meanwhile) {
+      await running.dispatcher.stop();
+      try {
+        await meanwhile();
+      } finally {
+        running.dispatcher = await dispatch(w, gateway, publisher, logger);
+      }
+    },
     async proplet(id, how) {
       await w.healthyProplet(id, {
         type: 'external',
@@ -76,13 +86,36 @@ export async function openDispatchWorld(): Promise<DispatchWorld> {
       await waitFor(() => gateway.directory.get(id) !== undefined, `proplet ${id} in the gateway's directory`);
     },
     async close() {
-      await dispatcher.stop().catch(() => undefined);
+      await running.dispatcher.stop().catch(() => undefined);
       await gateway.stop().catch(() => undefined);
       await publisher.endAsync().catch(() => undefined);
       await cleanupInbox(w.nc, w.names).catch(() => undefined);
       await w.close();
     },
   };
+}
+
+/** Starts a dispatcher with the gateway's record of results in the inbox and waits until its attempt index has read the task history. */
+async function dispatch(w: TasksWorld, gateway: RunningGateway, publisher: MqttClient, logger: ReturnType<typeof memoryLogger>): Promise<RunningDispatcher> {
+  const started = await startDispatcher({
+    nc: w.nc,
+    names: w.names,
+    publisher,
+    directory: gateway.directory,
+    resultsInInbox: gateway.resultsInInbox,
+    logger,
+    metrics: testMetrics(),
+    backoff: [100, 300, 600, 1_000],
+  });
+  let ready = false;
+  void started.ready.then(() => (ready = true));
+  try {
+    await waitFor(() => ready, 'the attempt index to read the task history');
+  } catch (e) {
+    await started.stop().catch(() => undefined);
+    throw e;
+  }
+  return started;
 }
 
 /** A plain MQTT connection (raw `mqtt`), resolved once connected. */

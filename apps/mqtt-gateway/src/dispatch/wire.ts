@@ -5,7 +5,7 @@ import { connect, type MqttClient } from 'mqtt';
 import type { GatewayConfig } from '../config';
 import type { GatewayLogger } from '../gateway';
 import { RECONNECT_MIN_MS } from '../mqtt-link';
-import { startDispatcher, type DispatchDirectory, type RunningDispatcher } from './dispatcher';
+import { startDispatcher, type DispatchDirectory, type RunningDispatcher, type StartDispatcherOptions } from './dispatcher';
 
 /** What the gateway process hands to dispatch. */
 export interface GatewayDispatchOptions {
@@ -17,6 +17,8 @@ export interface GatewayDispatchOptions {
   logger: GatewayLogger;
   /** `MODULE_MAX_BYTES` (default 16 MiB). */
   moduleMaxBytes?: number;
+  /** The gateway's record of results in the inbox (`RunningGateway.resultsInInbox`). */
+  resultsInInbox?: StartDispatcherOptions['resultsInInbox'];
 }
 
 /** Dispatch running inside a gateway replica. */
@@ -68,6 +70,7 @@ export async function startGatewayDispatch(o: GatewayDispatchOptions): Promise<G
       logger: o.logger,
       metrics: o.metrics,
       ...(o.moduleMaxBytes === undefined ? {} : { moduleMaxBytes: o.moduleMaxBytes }),
+      ...(o.resultsInInbox === undefined ? {} : { resultsInInbox: o.resultsInInbox }),
     });
   } catch (e) {
     await client.endAsync(true).catch(() => undefined);

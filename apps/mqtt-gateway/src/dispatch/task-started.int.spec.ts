@@ -1,0 +1,74 @@
+import type { MqttClient } from 'mqtt';
+import { waitFor } from '@propeller/eventstore/testing';
+import { ADD_WASM, listen, mqttClient, openDispatchWorld, type DispatchWorld } from './testing';
+
+// A proplet of ours (per-proplet topics) says task_started, then its result. When the result is already in
+// the inbox by the time dispatch reads the task_started, the task_started is not relayed: the scheduler
+// completes the scheduled task from its result, with no TaskRunning in between. Reported one after the
+// other, both are relayed: TaskRunning, then TaskCompleted. Real NATS, Postgres, Mosquitto; devices are raw
+// MQTT clients speaking JSON literals.
+
+type Json = Record<string, unknown>;
+
+describe('dispatch: a task_started whose result is already in the inbox', () => {
+  let d: DispatchWorld;
+  let dev: MqttClient;
+  const base = (): string => `m/${d.domainId}/c/control/messages/control/proplet`;
+
+  beforeAll(async () => {
+    d = await openDispatchWorld();
+    await d.proplet('ours-1', { channelId: 'control', layout: 'messages', perPropletTopics: true, dialect: 'wasmtime' });
+    dev = await mqttClient({ protocolVersion: 5 });
+  }, 30_000);
+  afterAll(async () => {
+    await dev?.endAsync().catch(() => undefined);
+    await d?.close();
+  });
+
+  const status = async (id: string): Promise<unknown> => ((await d.w.http('GET', `/tasks/${id}`)).body as Json)['status'];
+  const timeline = async (id: string): Promise<string[]> => ((await d.w.http('GET', `/tasks/${id}/events?limit=100`)).body as { events: Array<{ type: string }> }).events.map((e) => e.type);
+  /** A task scheduled on ours-1 whose start the device received (the task stays `scheduled`: no dispatch evidence for our proplets). */
+  async function scheduledTask(inputs: [number, number]): Promise<string> {
+    const own = await listen(dev, `m/${d.domainId}/c/control/messages/control/manager/start/ours-1`);
+    const res = await d.w.http('POST', '/tasks', { name: 'add', file: ADD_WASM, inputs, proplet_id: 'ours-1', start: true });
+    expect(res.status).toBe(201);
+    const id = String((res.body as Json)['id']);
+    await own.next((m) => m['id'] === id, 'the start on the per-proplet topic');
+    await waitFor(async () => (await status(id)) === 'scheduled', 'scheduled in the read model');
+    return id;
+  }
+
+  it('completes the task from its result without a TaskRunning, and does not relay the task_started', async () => {
+    const id = await scheduledTask([20, 22]);
+    // Dispatch reads nothing while the device reports both back to back, so both are in the inbox before either is relayed.
+    await d.withoutDispatch(async () => {
+      await dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', attempt: 1 }), { qos: 1 });
+      await dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', results: '42' }), { qos: 1 });
+      // The device's PUBACK is the broker's: wait until the gateway stored the result, then for the task_started read before it.
+      await waitFor(() => d.gateway.resultsInInbox.has(id), 'the result stored in the inbox');
+      await d.gateway.idle();
+    });
+
+    await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
+    expect((await d.w.http('GET', `/tasks/${id}/results`)).body).toMatchObject({ status: 'completed', results: '42', proplet_id: 'ours-1', attempt: 1 });
+    await waitFor(
+      () => d.logger.lines.some((l) => l.msg === 'task_started not relayed: its result is already in the inbox' && (l.obj as { wireId?: string }).wireId === id),
+      'the task_started counted as superseded',
+    );
+    const types = await timeline(id);
+    expect(types).toContain('TaskCompleted');
+    expect(types).not.toContain('TaskRunning');
+  }, 30_000);
+
+  it('still relays a task_started sent before its result: TaskRunning, then TaskCompleted', async () => {
+    const id = await scheduledTask([1, 2]);
+    await dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', attempt: 1 }), { qos: 1 });
+    await waitFor(async () => (await status(id)) === 'running', 'running after task_started');
+    await dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', results: '3' }), { qos: 1 });
+    await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
+
+    const types = await timeline(id);
+    expect(types.filter((t) => t === 'TaskRunning' || t === 'TaskCompleted')).toEqual(['TaskRunning', 'TaskCompleted']);
+    expect((await d.w.http('GET', `/tasks/${id}/results`)).body).toMatchObject({ status: 'completed', results: '3' });
+  }, 30_000);
+});
