@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ConflictError, InvalidError, type CommandDataInput, type CommandName, type NatsNames } from '@propeller/events';
-import { sendCommand, type CommandOk } from '@propeller/eventstore';
+import { sendCommand, sendCommands, type CommandOk } from '@propeller/eventstore';
 import { waitForSequence } from '@propeller/projections';
 import { countUnfinishedTasksOnProplet, type ReadModelTables } from '@propeller/read-models';
 import { createHealth, type Health } from '@propeller/service';
@@ -85,6 +85,15 @@ export interface ApiContext {
    */
   send<N extends CommandName>(name: N, data: CommandDataInput<N>, request?: { headers: Record<string, string | string[] | undefined> }): Promise<CommandOk>;
   /**
+   * Sends one command per `data` in one message (`sendCommands`, a batch) with the meta `send` would
+   * give; each item's outcome in order, as `Promise.allSettled` of `send` would be.
+   */
+  sendMany<N extends CommandName>(
+    name: N,
+    data: ReadonlyArray<CommandDataInput<N>>,
+    request?: { headers: Record<string, string | string[] | undefined> },
+  ): Promise<Array<PromiseSettledResult<CommandOk>>>;
+  /**
    * Read-your-writes: true once `projection` shows the command's effect (at once when it changed
    * nothing), false after the configured timeout (the route then answers 202 with `Location`).
    */
@@ -161,6 +170,21 @@ export function buildApi(o: BuildApiOptions): Api {
     requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
   });
 
+  /** A command's meta from the REST request: its well-formed `x-correlation-id` (else a fresh one) and `traceparent`. */
+  const commandMeta = (request: { headers: Record<string, string | string[] | undefined> } | undefined) => {
+    const header = (key: string): string | undefined => {
+      const v = request?.headers[key];
+      return typeof v === 'string' ? v.trim() : undefined;
+    };
+    const traceparent = header('traceparent');
+    const correlationId = header('x-correlation-id');
+    return {
+      correlationId: correlationId !== undefined && CORRELATION_RE.test(correlationId) ? correlationId : randomUUID(),
+      issuedAt: now().toISOString(),
+      ...(traceparent !== undefined && TRACEPARENT_RE.test(traceparent) ? { traceparent } : {}),
+    };
+  };
+
   const ctx: ApiContext = {
     db: o.db,
     nc: o.nc,
@@ -173,18 +197,18 @@ export function buildApi(o: BuildApiOptions): Api {
     routes,
     send(name, data, request) {
       const [aggregate, command] = name.split('.') as [string, string];
-      const header = (key: string): string | undefined => {
-        const v = request?.headers[key];
-        return typeof v === 'string' ? v.trim() : undefined;
-      };
-      const traceparent = header('traceparent');
-      const correlationId = header('x-correlation-id');
-      const meta = {
-        correlationId: correlationId !== undefined && CORRELATION_RE.test(correlationId) ? correlationId : randomUUID(),
-        issuedAt: now().toISOString(),
-        ...(traceparent !== undefined && TRACEPARENT_RE.test(traceparent) ? { traceparent } : {}),
-      };
-      return sendCommand(o.nc, o.names, aggregate, command, { meta, data });
+      return sendCommand(o.nc, o.names, aggregate, command, { meta: commandMeta(request), data });
+    },
+    sendMany(name, data, request) {
+      const [aggregate, command] = name.split('.') as [string, string];
+      const meta = commandMeta(request);
+      return sendCommands(
+        o.nc,
+        o.names,
+        aggregate,
+        command,
+        data.map((d) => ({ meta, data: d })),
+      );
     },
     async settled(projection, reply) {
       // A command that changed nothing appended nothing: there is nothing to wait for.

@@ -239,6 +239,27 @@ describe('REST tasks API', () => {
       expect(changed.body.error.details).toMatchObject({ index: 2, taskId: taskIdForKey(key, 2) });
     });
 
+    it('sends the creates of a batch to the scheduler in one message', async () => {
+      const seen: string[] = [];
+      // Plain subscriptions (no queue group) see every request on both command subjects without answering.
+      const subs = [w.names.leaderCommandSubject('task', 'create'), w.names.commandSubject('task', 'create')].map((subject) =>
+        w.nc.subscribe(subject, {
+          callback: (_e, m) => {
+            seen.push(m.subject);
+          },
+        }),
+      );
+      await w.nc.flush();
+      try {
+        const res = await w.http('POST', '/tasks/batch', { tasks: Array.from({ length: 20 }, () => addTask({ start: true })) });
+        expect(res.status).toBe(201);
+        expect(res.body.tasks).toHaveLength(20);
+        expect(seen).toHaveLength(1);
+      } finally {
+        for (const s of subs) s.unsubscribe();
+      }
+    });
+
     it('validates every item before creating any, and refuses more than 100', async () => {
       const before = (await w.http('GET', '/tasks?limit=1')).body.total as number;
       const res = await w.http('POST', '/tasks/batch', { tasks: [addTask(), { name: '', file: ADD_WASM }, addTask({ file: 'not base64!' })] });

@@ -1,4 +1,4 @@
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 import {
   InvalidError,
   isConflict,
@@ -17,6 +17,8 @@ import {
   handleCommand,
   provision,
   sendCommand,
+  sendCommands,
+  HEADER_BATCH,
   serveCommands,
   type AppendResult,
   type CommandServer,
@@ -201,6 +203,12 @@ describe('handleCommand', () => {
   });
 });
 
+const batchHeaders = () => {
+  const h = headers();
+  h.set(HEADER_BATCH, '1');
+  return h;
+};
+
 describe('commands over request/reply', () => {
   let servers: CommandServer[] = [];
   const servedBy: number[] = [];
@@ -286,6 +294,75 @@ describe('commands over request/reply', () => {
       expect(seen).toEqual([names.commandSubject('counter', 'tag'), names.leaderCommandSubject('counter', 'tag'), names.commandSubject('counter', 'tag')]);
     } finally {
       await any.stop();
+    }
+  });
+
+  it('answers a batch item by item, in order, in one reply: appended sequences and typed errors', async () => {
+    servedBy.length = 0;
+    const out = await sendCommands(nc, names, 'counter', 'add', [
+      { id: 'b-1', by: 2 },
+      { id: 'b-2', by: 0 },
+      { id: 'b-3', by: 5 },
+    ]);
+    expect(out.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(out[0]).toMatchObject({ value: { ok: true, aggregateId: 'b-1', sequences: [expect.any(Number)] } });
+    expect(isInvalid((out[1] as PromiseRejectedResult).reason)).toBe(true);
+    expect(((out[1] as PromiseRejectedResult).reason as InvalidErrorType).issues).toEqual([{ field: 'by', value: 0, rule: 'must be > 0' }]);
+    expect((await store.load('counter', 'b-3')).lastSequence).toBe((out[2] as PromiseFulfilledResult<{ lastSequence: number }>).value.lastSequence);
+    expect((await store.load('counter', 'b-2')).lastSequence).toBe(0);
+    // One request: one replica ran all three.
+    expect(servedBy).toHaveLength(3);
+    expect(new Set(servedBy).size).toBe(1);
+  });
+
+  it('refuses a batch that is not an array as a whole, and sends each request alone to a replica that does not know batches', async () => {
+    const raw = await nc.request(names.commandSubject('counter', 'add'), JSON.stringify({ id: 'x', by: 1 }), { timeout: 5_000, headers: batchHeaders() });
+    expect(raw.json()).toMatchObject({ ok: false, error: { code: 'Invalid', details: { issues: [{ field: 'body' }] } } });
+
+    // A replica from before batches: it parses the array as one request and refuses it.
+    const subject = names.commandSubject('counter', 'old');
+    const bodies: unknown[] = [];
+    const old = nc.subscribe(subject, {
+      callback: (_e, m) => {
+        const body = m.json<unknown>();
+        bodies.push(body);
+        m.respond(JSON.stringify(Array.isArray(body) ? { ok: false, error: { code: 'Invalid', message: 'data.id: Required' } } : { ok: true, aggregateId: (body as { id: string }).id, sequences: [], lastSequence: 0 }));
+      },
+    });
+    await nc.flush();
+    try {
+      const out = await sendCommands(nc, names, 'counter', 'old', [{ id: 'o-1' }, { id: 'o-2' }]);
+      expect(out).toEqual([
+        { status: 'fulfilled', value: { ok: true, aggregateId: 'o-1', sequences: [], lastSequence: 0 } },
+        { status: 'fulfilled', value: { ok: true, aggregateId: 'o-2', sequences: [], lastSequence: 0 } },
+      ]);
+      expect(bodies).toEqual([[{ id: 'o-1' }, { id: 'o-2' }], { id: 'o-1' }, { id: 'o-2' }]);
+    } finally {
+      old.unsubscribe();
+    }
+  });
+
+  it('sends a batch of a leader command to the leader subject', async () => {
+    const seen: string[] = [];
+    const leader = serveCommands(
+      nc,
+      names,
+      'counter',
+      {
+        tag: async (request, ctx) => {
+          seen.push(ctx.subject);
+          return { aggregateId: (request as { id: string }).id, sequences: [], lastSequence: 0 };
+        },
+      },
+      { leader: true, queue: `${names.commandQueue('counter')}-leader-batch` },
+    );
+    await nc.flush();
+    try {
+      const out = await sendCommands(nc, names, 'counter', 'tag', [{ id: 'lb-1' }, { id: 'lb-2' }], { leader: true });
+      expect(out.map((r) => r.status === 'fulfilled' && r.value.aggregateId)).toEqual(['lb-1', 'lb-2']);
+      expect(seen).toEqual([names.leaderCommandSubject('counter', 'tag'), names.leaderCommandSubject('counter', 'tag')]);
+    } finally {
+      await leader.stop();
     }
   });
 

@@ -1,5 +1,5 @@
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { errors as natsErrors } from '@nats-io/transport-node';
+import { errors as natsErrors, headers as natsHeaders } from '@nats-io/transport-node';
 import {
   COMMAND_CATALOG,
   fromWireError,
@@ -63,9 +63,19 @@ export interface CommandServer {
 const decoder = new TextDecoder();
 
 /**
+ * Header of a batch request (`sendCommands`): the body is a JSON array of requests of one command, and
+ * the reply a JSON array of their replies, in order. One message instead of one per command.
+ */
+export const HEADER_BATCH = 'Propeller-Batch';
+/** Most requests in one batch; a longer batch is refused as a whole (`Invalid`). */
+export const MAX_BATCH_COMMANDS = 1000;
+
+/**
  * Serves the commands of one aggregate over NATS request/reply, one subscription per command
  * name, all in the aggregate's queue group. Every request is answered: invalid JSON as
  * `Invalid`, typed errors as themselves, anything else as `Internal`. It never throws on input.
+ * A batch request (header `Propeller-Batch`, from `sendCommands`) runs the handler once per item, all at
+ * once, and answers each item as a single request would be, in one reply.
  */
 export function serveCommands(
   nc: NatsConnection,
@@ -83,7 +93,8 @@ export function serveCommands(
       callback: (err, msg) => {
         if (err) return;
         const ctx: CommandContext = { aggregate, name, subject, headers: msg.headers };
-        const p = answer(msg, handler, ctx, opts.onInternalError).finally(() => inFlight.delete(p));
+        const batch = msg.headers !== undefined && msg.headers.has(HEADER_BATCH);
+        const p = (batch ? answerBatch(msg, handler, ctx, opts.onInternalError) : answer(msg, handler, ctx, opts.onInternalError)).finally(() => inFlight.delete(p));
         inFlight.add(p);
       },
     });
@@ -96,33 +107,53 @@ export function serveCommands(
   };
 }
 
-async function answer(
-  msg: Msg,
-  handler: CommandHandler,
-  ctx: CommandContext,
-  onInternalError: ServeCommandsOptions['onInternalError'],
-): Promise<void> {
-  let reply: CommandReply;
+function parseBody(msg: Msg, ctx: CommandContext): unknown {
   try {
-    let request: unknown;
-    try {
-      request = msg.data.length === 0 ? {} : JSON.parse(decoder.decode(msg.data));
-    } catch (e) {
-      throw new InvalidError(`${ctx.subject}: request is not JSON`, [{ field: 'body', rule: 'must be a JSON document' }], { cause: e });
-    }
-    const result = await handler(request, ctx);
-    reply = { ok: true, aggregateId: result.aggregateId, sequences: result.sequences, lastSequence: result.lastSequence };
+    return msg.data.length === 0 ? {} : JSON.parse(decoder.decode(msg.data));
+  } catch (e) {
+    throw new InvalidError(`${ctx.subject}: request is not JSON`, [{ field: 'body', rule: 'must be a JSON document' }], { cause: e });
+  }
+}
+
+/** Runs one request through its handler; every outcome becomes a reply (unexpected failures `Internal`, reported). */
+async function replyTo(request: () => unknown, handler: CommandHandler, ctx: CommandContext, onInternalError: ServeCommandsOptions['onInternalError']): Promise<CommandReply> {
+  try {
+    const result = await handler(request(), ctx);
+    return { ok: true, aggregateId: result.aggregateId, sequences: result.sequences, lastSequence: result.lastSequence };
   } catch (e) {
     const error = toWireError(e);
     if (error.code === 'Internal') onInternalError?.(e, ctx);
-    reply = { ok: false, error };
+    return { ok: false, error };
   }
+}
+
+function respond(msg: Msg, body: unknown, ctx: CommandContext, onInternalError: ServeCommandsOptions['onInternalError']): void {
   try {
-    msg.respond(JSON.stringify(reply));
+    msg.respond(JSON.stringify(body));
   } catch (e) {
     // The requester is gone or the connection is closing; nothing else can be answered.
     onInternalError?.(e, ctx);
   }
+}
+
+async function answer(msg: Msg, handler: CommandHandler, ctx: CommandContext, onInternalError: ServeCommandsOptions['onInternalError']): Promise<void> {
+  respond(msg, await replyTo(() => parseBody(msg, ctx), handler, ctx, onInternalError), ctx, onInternalError);
+}
+
+async function answerBatch(msg: Msg, handler: CommandHandler, ctx: CommandContext, onInternalError: ServeCommandsOptions['onInternalError']): Promise<void> {
+  let items: unknown[];
+  try {
+    const body = parseBody(msg, ctx);
+    if (!Array.isArray(body)) throw InvalidError.field('body', typeof body, `${ctx.subject}: a batch request is a JSON array of requests`);
+    if (body.length > MAX_BATCH_COMMANDS) throw InvalidError.field('body', body.length, `${ctx.subject}: at most ${MAX_BATCH_COMMANDS} requests in one batch`);
+    items = body;
+  } catch (e) {
+    // The batch as a whole is refused: one error reply, not an array.
+    respond(msg, { ok: false, error: toWireError(e) } satisfies CommandFailed, ctx, onInternalError);
+    return;
+  }
+  const replies = await Promise.all(items.map((item) => replyTo(() => item, handler, ctx, onInternalError)));
+  respond(msg, replies, ctx, onInternalError);
 }
 
 /** Options of `sendCommand`. */
@@ -150,32 +181,86 @@ export async function sendCommand(
   request: unknown,
   opts: SendCommandOptions = {},
 ): Promise<CommandOk> {
+  const { subject, data } = await requestCommand(nc, names, aggregate, name, JSON.stringify(request), opts, opts.headers);
+  return unwrap(parseReply(subject, data), subject);
+}
+
+/**
+ * Sends several requests of one command in one message (a batch, `HEADER_BATCH`) and returns each one's
+ * outcome in order, as `Promise.allSettled` would for `sendCommand` of each: the ok reply, or the typed
+ * error it carried. Routed like `sendCommand` (the leader first for leader commands). A replica that
+ * does not know batches answers the array with one error: then each request is sent on its own. No
+ * responder or no reply in time rejects the whole call (`Internal`), as for `sendCommand`.
+ */
+export async function sendCommands(
+  nc: NatsConnection,
+  names: NatsNames,
+  aggregate: string,
+  name: string,
+  requests: readonly unknown[],
+  opts: SendCommandOptions = {},
+): Promise<Array<PromiseSettledResult<CommandOk>>> {
+  if (requests.length === 0) return [];
+  if (requests.length > MAX_BATCH_COMMANDS) throw InvalidError.field('requests', requests.length, `at most ${MAX_BATCH_COMMANDS} commands in one batch`);
+  const h = natsHeaders();
+  if (opts.headers) for (const [k, values] of opts.headers) for (const v of values) h.append(k, v);
+  h.set(HEADER_BATCH, '1');
+  const { subject, data } = await requestCommand(nc, names, aggregate, name, JSON.stringify(requests), opts, h);
+  const raw = parseReply(subject, data);
+  if (!Array.isArray(raw) || raw.length !== requests.length) {
+    // Not a batch answer: a replica from before batches (it refused the array as one request).
+    return Promise.allSettled(requests.map((r) => sendCommand(nc, names, aggregate, name, r, opts)));
+  }
+  return raw.map((reply: unknown) => {
+    try {
+      return { status: 'fulfilled', value: unwrap(reply, subject) };
+    } catch (e) {
+      return { status: 'rejected', reason: e };
+    }
+  });
+}
+
+/** Requests the leader subject first for leader commands (the queue group when no leader answers), else the queue group. */
+async function requestCommand(
+  nc: NatsConnection,
+  names: NatsNames,
+  aggregate: string,
+  name: string,
+  body: string,
+  opts: SendCommandOptions,
+  hdrs: MsgHdrs | undefined,
+): Promise<{ subject: string; data: Uint8Array }> {
   const subject = names.commandSubject(aggregate, name);
-  const body = JSON.stringify(request);
-  const options = { timeout: opts.timeoutMs ?? 5_000, ...(opts.headers ? { headers: opts.headers } : {}) };
-  let msg: Msg | undefined;
+  const options = { timeout: opts.timeoutMs ?? 5_000, ...(hdrs ? { headers: hdrs } : {}) };
   if (opts.leader ?? isLeaderCommand(aggregate, name)) {
     const leader = names.leaderCommandSubject(aggregate, name);
     try {
-      msg = await nc.request(leader, body, options);
+      return { subject: leader, data: (await nc.request(leader, body, options)).data };
     } catch (e) {
       // Nobody holds the lease right now: any replica takes the command, and the next leader catches up.
       if (!isNoResponders(e)) throw unreachable(leader, e);
     }
   }
   try {
-    msg ??= await nc.request(subject, body, options);
+    return { subject, data: (await nc.request(subject, body, options)).data };
   } catch (e) {
     throw unreachable(subject, e);
   }
-  let reply: CommandReply;
+}
+
+function parseReply(subject: string, data: Uint8Array): unknown {
   try {
-    reply = JSON.parse(decoder.decode(msg.data)) as CommandReply;
+    return JSON.parse(decoder.decode(data));
   } catch (e) {
     throw new InternalError(`${subject}: reply is not JSON`, { cause: e });
   }
-  if (reply.ok === true) return reply;
-  if (reply.ok === false && reply.error && typeof reply.error.code === 'string') throw fromWireError(reply.error);
+}
+
+/** The ok reply, or the typed error the reply carries, thrown. */
+function unwrap(raw: unknown, subject: string): CommandOk {
+  const reply = raw as CommandReply;
+  if (reply?.ok === true) return reply;
+  if (reply?.ok === false && reply.error && typeof reply.error.code === 'string') throw fromWireError(reply.error);
   throw new InternalError(`${subject}: reply has neither ok nor error`);
 }
 

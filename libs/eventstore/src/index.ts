@@ -34,6 +34,9 @@ export {
 export {
   serveCommands,
   sendCommand,
+  sendCommands,
+  HEADER_BATCH,
+  MAX_BATCH_COMMANDS,
   type CommandResult,
   type CommandOk,
   type CommandFailed,

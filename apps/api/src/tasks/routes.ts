@@ -50,13 +50,6 @@ export interface TaskRoutesOptions {
   moduleMaxBytes?: number;
 }
 
-/**
- * Items of one batch sent at once. Each create waits on the scheduler's appends (a few milliseconds of
- * round trips, not CPU), so a batch is latency-bound unless its items overlap; 32 keeps one batch
- * from monopolising the scheduler's queue while still overlapping the waits.
- */
-const BATCH_PARALLEL = 32;
-
 /** The answer of a batch that was accepted but is not all visible yet (202). */
 export const BatchAcceptedJsonSchema = z.object({
   status: z.literal('accepted'),
@@ -76,20 +69,6 @@ const location = (id: string): string => `/tasks/${encodeURIComponent(id)}`;
 function merged(replies: readonly CommandOk[]): CommandOk {
   const sequences = replies.flatMap((r) => r.sequences);
   return { ok: true, aggregateId: replies[0]?.aggregateId ?? '', sequences, lastSequence: Math.max(0, ...replies.map((r) => r.lastSequence)) };
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight, keeping the order of the results. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /**
@@ -144,9 +123,12 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
       }
     };
 
-  /** Sends create (which also starts the task when asked: one command, placed by the scheduler leader inside it). */
+  /** The create command's data (which also starts the task when asked: one command, placed by the scheduler leader inside it). */
+  const createData = (id: string, body: CreateTaskBody, module: ModuleRef | undefined) => ({ ...createTaskData(id, body, module), ...(body.start === true ? { start: true } : {}) });
+
+  /** Sends create. */
   async function createOne(request: FastifyRequest, id: string, body: CreateTaskBody, module: ModuleRef | undefined): Promise<CommandOk[]> {
-    return [await ctx.send('task.create', { ...createTaskData(id, body, module), ...(body.start === true ? { start: true } : {}) }, request)];
+    return [await ctx.send('task.create', createData(id, body, module), request)];
   }
 
   ctx.routes.add({
@@ -196,17 +178,21 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
       const key = idempotencyKey(request);
       const ids = tasks.map((_t, i) => (key === undefined ? randomUUID() : taskIdForKey(key, i)));
       const refs = await uploads(tasks, (i) => `tasks.${i}.file`);
-      const replies = await mapLimit(tasks, BATCH_PARALLEL, async (body, i) => {
-        try {
-          return await createOne(request, ids[i] as string, body, refs[i]);
-        } catch (e) {
-          // Which item failed; the items before it exist, and a retry with the same Idempotency-Key is safe.
-          const details = (e as { details?: Record<string, unknown> }).details;
-          if (details !== undefined) Object.assign(details, { index: i, taskId: ids[i] });
-          throw e;
-        }
-      });
-      const all = merged(replies.flat());
+      // One message to the scheduler for the whole batch (one create per item, run there at once).
+      const outcomes = await ctx.sendMany(
+        'task.create',
+        tasks.map((body, i) => createData(ids[i] as string, body, refs[i])),
+        request,
+      );
+      const failed = outcomes.findIndex((o) => o.status === 'rejected');
+      if (failed >= 0) {
+        // The first item that failed, and which; the others were created, and a retry with the same Idempotency-Key is safe.
+        const e = (outcomes[failed] as PromiseRejectedResult).reason as unknown;
+        const details = (e as { details?: Record<string, unknown> }).details;
+        if (details !== undefined) Object.assign(details, { index: failed, taskId: ids[failed] });
+        throw e;
+      }
+      const all = merged(outcomes.map((o) => (o as PromiseFulfilledResult<CommandOk>).value));
       if (await ctx.settled(TASKS_PROJECTION, all)) {
         const rows = await getTasks(ctx.db, ids);
         if (rows.every((r) => r !== undefined)) return reply.code(201).send({ tasks: rows.map((r) => taskJson(r as NonNullable<typeof r>)) });
