@@ -1,6 +1,6 @@
 // eslint-disable-next-line @nx/enforce-module-boundaries -- tools/start is a tool, not a runtime dependency
 import { localStack } from '@propeller/start';
-import { batchSizeFor, completedPerSecond, parseEndToEndArgs, parseSimLine, retargetPorts, spread, stageBreakdown, type TaskTrace } from './scheduling-e2e';
+import { batchSizeFor, completedPerSecond, parseEndToEndArgs, perSecondSeries, parseSimLine, retargetPorts, spread, stageBreakdown, type TaskTrace } from './scheduling-e2e';
 
 describe('scheduling bench, end-to-end helpers', () => {
   it('moves every service of npm start onto the bench ports, URL and env alike', () => {
@@ -46,6 +46,12 @@ describe('scheduling bench, end-to-end helpers', () => {
   it('counts only tasks finished inside the window', () => {
     const t = (finishedAt?: number): TaskTrace => ({ id: 'x', sentAt: 0, answeredAt: 1, ...(finishedAt === undefined ? {} : { finishedAt }) });
     expect(completedPerSecond([t(999), t(1000), t(1500), t(3000), t(3001), t()], 1000, 3000)).toEqual({ count: 3, perSecond: 1.5 });
+  });
+
+  it('counts created and completed tasks per whole second of the window', () => {
+    const t = (answeredAt: number, finishedAt?: number): TaskTrace => ({ id: 'x', sentAt: 0, answeredAt, ...(finishedAt === undefined ? {} : { finishedAt }) });
+    const series = perSecondSeries([t(500, 1500), t(1000, 2999), t(1999, 3100), t(2500), t(3200, 3300)], 1000, 3400);
+    expect(series).toEqual({ created: [2, 1], completed: [1, 1] });
   });
 
   it('splits a task into its stages and leaves out the stages it never reached', () => {

@@ -185,6 +185,24 @@ export function completedPerSecond(traces: readonly TaskTrace[], from: number, t
   return { count, perSecond: to > from ? round1((count * 1000) / (to - from)) : NaN };
 }
 
+/**
+ * Tasks per whole second of the window: created (the create answered) and completed (`finished_at`),
+ * to show whether the rate was steady or had stalls.
+ */
+export function perSecondSeries(traces: readonly TaskTrace[], from: number, to: number): { created: number[]; completed: number[] } {
+  const n = Math.max(0, Math.floor((to - from) / 1000));
+  const created = new Array<number>(n).fill(0);
+  const completed = new Array<number>(n).fill(0);
+  const slot = (at: number | undefined): number => (at === undefined || at < from ? -1 : Math.floor((at - from) / 1000));
+  for (const t of traces) {
+    const c = slot(t.answeredAt);
+    if (c >= 0 && c < n) created[c] = (created[c] ?? 0) + 1;
+    const f = slot(t.finishedAt);
+    if (f >= 0 && f < n) completed[f] = (completed[f] ?? 0) + 1;
+  }
+  return { created, completed };
+}
+
 // ---------------------------------------------------------------- processes
 
 interface Sim {
@@ -549,7 +567,9 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     const p1Filled = p1Traces.map(fill);
     await fillFromTimelines(api, p1Filled, TIMELINE_SAMPLE);
     const max = completedPerSecond(p1Filled, windowFrom, windowTo);
+    const series = perSecondSeries(p1Filled, windowFrom, windowTo);
     ctx.log(`phase 1: ${max.count} tasks completed in the ${round1((windowTo - windowFrom) / 1000)} s window → ${max.perSecond} tasks/s`);
+    ctx.log(`phase 1: completed per second: ${series.completed.join(' ')}`);
 
     let half: { rate: number; batch: number; traces: TaskTrace[]; cpu: Record<string, number>; offered: number; skipped: number } | undefined;
     if (o.halfRate && max.perSecond > 0) {
@@ -657,6 +677,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
         window_seconds: round1((windowTo - windowFrom) / 1000),
         tasks_created: p1Traces.length,
         tasks_completed_in_window: max.count,
+        per_second: series,
         batch: o.batch,
         concurrency: o.concurrency,
         stages_ms: stagesMax,
