@@ -36,7 +36,7 @@ import {
   type SchedulingTask,
 } from '@propeller/scheduling';
 import { TIMEOUT_REASON_PREFIX, taskDecider } from '../task/decider';
-import { isLive, isPlaced, type LiveTask, type RunningTask, type ScheduledTask, type TaskState } from '../task/state';
+import { isFinished, isLive, isPlaced, type LiveTask, type RunningTask, type ScheduledTask, type TaskState } from '../task/state';
 import type { TaskSpec } from '../task/types';
 import { PropletDirectory } from './proplets';
 
@@ -97,11 +97,17 @@ export interface PlacementLoopStats {
   inFlight: number;
   /** Commands being sent (or waiting for a slot) right now. */
   sending: number;
+  /** Unfinished tasks held (with their state). */
+  live: number;
+  /** Finished tasks waiting for their archive (`TASK_RETENTION`): an id and a due time each, no state. */
+  awaitingArchive: number;
 }
 
 const noopLogger: LoopLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const SEND_TRIES = 3;
+/** Archives one retention sweep sends before it yields to the event loop. */
+const RETENTION_SWEEP_MAX = 500;
 
 type Placed = ScheduledTask | RunningTask;
 const FINISHED = new Set(['TaskCompleted', 'TaskFailed', 'TaskStopped']);
@@ -134,7 +140,16 @@ export class PlacementLoop {
   private ledger = new CapacityLedger();
   private queue = new PendingQueue();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly retention = new Map<string, NodeJS.Timeout>();
+  /**
+   * Finished tasks awaiting their archive, by id, with when it is due (`finishedAt` + retention), in fold
+   * order (every replica keeps it, for a takeover). Only this: a finished task's state is not kept, so
+   * memory per finished task is one entry, not its spec, state and a timer.
+   */
+  private readonly finished = new Map<string, number>();
+  /** Archives sent and not folded yet (the sweep skips them). */
+  private readonly archiving = new Set<string>();
+  /** The one timer of the retention sweep (while active). */
+  private retentionTimer: NodeJS.Timeout | undefined;
   /** Archived tasks whose subject is not purged yet, with the sequence of their `TaskArchived`. */
   private readonly toPurge = new Map<string, number>();
   /** `task.schedule` commands in flight, by task, with what they will have appended. */
@@ -254,7 +269,7 @@ export class PlacementLoop {
   }
 
   stats(): PlacementLoopStats {
-    return { active: this.isActive(), seq: this.seq, queued: this.queue.size, reserved: this.ledger.size, timers: this.timers.size, inFlight: this.inFlight.size, sending: this.sending + this.sendQueue.length };
+    return { active: this.isActive(), seq: this.seq, queued: this.queue.size, reserved: this.ledger.size, timers: this.timers.size, inFlight: this.inFlight.size, sending: this.sending + this.sendQueue.length, live: this.tasks.size, awaitingArchive: this.finished.size };
   }
 
   // ---- folding (every replica) ----
@@ -277,10 +292,19 @@ export class PlacementLoop {
     const before = this.tasks.get(id);
     const after: TaskState = taskDecider.evolve(before ?? taskDecider.initialState(), e);
     if (before !== undefined && isPlaced(before)) this.onProplet.get(before.propletId)?.delete(id);
-    if (isLive(after)) this.tasks.set(id, after);
+    // Finished tasks leave the map: what retention needs of them is in `finished`.
+    if (isLive(after) && !isFinished(after)) this.tasks.set(id, after);
     else {
       this.tasks.delete(id);
       this.timedOutOn.delete(id);
+    }
+    // A finished task's state is not kept, so a later event of it (a discarded late result) folds from
+    // nothing: only its archive or delete ends its retention.
+    if (isFinished(after)) {
+      if (this.o.retentionMs !== undefined && !this.finished.has(id)) this.finished.set(id, Date.parse(after.finishedAt) + this.o.retentionMs);
+    } else if (e.type === 'TaskArchived' || e.type === 'TaskDeleted') {
+      this.finished.delete(id);
+      this.archiving.delete(id);
     }
     if (isPlaced(after)) {
       let set = this.onProplet.get(after.propletId);
@@ -333,8 +357,7 @@ export class PlacementLoop {
           if (FINISHED.has(e.type) && after.status !== 'absent' && isLive(after) && after.startedAt !== undefined && 'finishedAt' in after) {
             this.o.onFinished?.(after.status as 'completed' | 'failed' | 'stopped', Math.max(0, (Date.parse(after.finishedAt) - Date.parse(after.startedAt)) / 1000));
           }
-          if (isLive(after)) this.armRetention(id, after);
-          else this.clearRetention(id);
+          if (isFinished(after)) this.armRetention();
           if (e.type === 'TaskArchived') this.purgeArchived(id, seq);
         }
     }
@@ -397,8 +420,7 @@ export class PlacementLoop {
     this.token = 0;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
-    for (const t of this.retention.values()) clearTimeout(t);
-    this.retention.clear();
+    this.disarmRetention();
     this.queue = new PendingQueue();
     this.ledger = new CapacityLedger();
   }
@@ -410,10 +432,9 @@ export class PlacementLoop {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.policyState = initialPolicyState();
-    for (const t of this.retention.values()) clearTimeout(t);
-    this.retention.clear();
+    this.disarmRetention();
+    this.armRetention();
     for (const [id, t] of this.tasks) {
-      this.armRetention(id, t);
       if (!isPlaced(t)) continue;
       this.ledger.reserve(id, t.propletId, this.requirementsOf(id, t.spec));
       this.arm(id, t);
@@ -424,27 +445,47 @@ export class PlacementLoop {
 
   // ---- retention ----
 
-  private armRetention(id: string, t: LiveTask): void {
-    const ms = this.o.retentionMs;
-    if (ms === undefined || !(t.status === 'completed' || t.status === 'failed' || t.status === 'stopped')) return;
-    this.clearRetention(id);
-    const due = Date.parse(t.finishedAt) + ms;
-    const fire = (): void => {
-      const left = due - Date.now();
-      if (left > 0) {
-        this.retention.set(id, setTimeout(fire, Math.min(left, MAX_TIMER_MS)));
-        return;
-      }
-      this.retention.delete(id);
-      if (this.active && this.tasks.has(id)) void this.send('archive', id, { taskId: id }, `retention-${id}`, () => undefined);
-    };
-    this.retention.set(id, setTimeout(fire, Math.max(0, Math.min(due - Date.now(), MAX_TIMER_MS))));
+  /**
+   * Arms the sweep for the earliest archive not sent yet (while active). One timer for every finished
+   * task: they are due in about the order they finished, which is the fold order of `finished`.
+   */
+  private armRetention(): void {
+    if (!this.active || this.retentionTimer !== undefined) return;
+    for (const [id, due] of this.finished) {
+      if (this.archiving.has(id)) continue;
+      this.retentionTimer = setTimeout(() => this.sweepRetention(), Math.max(0, Math.min(due - Date.now(), MAX_TIMER_MS)));
+      return;
+    }
   }
 
-  private clearRetention(id: string): void {
-    const timer = this.retention.get(id);
-    if (timer !== undefined) clearTimeout(timer);
-    this.retention.delete(id);
+  private disarmRetention(): void {
+    if (this.retentionTimer !== undefined) clearTimeout(this.retentionTimer);
+    this.retentionTimer = undefined;
+    this.archiving.clear();
+  }
+
+  /** Sends `task.archive` for every finished task that is due (at most `RETENTION_SWEEP_MAX` per turn), then re-arms. */
+  private sweepRetention(): void {
+    this.retentionTimer = undefined;
+    if (!this.active) return;
+    const now = Date.now();
+    let sent = 0;
+    for (const [id, due] of this.finished) {
+      if (this.archiving.has(id)) continue;
+      // In fold order, not strictly by due time (finish times of concurrent tasks differ by milliseconds):
+      // the first one not due yet ends this sweep.
+      if (due > now) break;
+      if (sent === RETENTION_SWEEP_MAX) {
+        this.retentionTimer = setTimeout(() => this.sweepRetention(), 0);
+        return;
+      }
+      this.archiving.add(id);
+      sent++;
+      // Refused or failed (deleted meanwhile, the lease moved): it stays marked, so it is not resent in a
+      // loop; the fold of a `TaskDeleted` forgets it, and a takeover starts with no marks.
+      void this.send('archive', id, { taskId: id }, `retention-${id}`, () => undefined);
+    }
+    this.armRetention();
   }
 
   /** Purges an archived task's subject once the read model has dropped its rows (so the projection sees `TaskArchived`). */
