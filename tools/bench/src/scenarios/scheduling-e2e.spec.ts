@@ -30,10 +30,13 @@ describe('scheduling bench, end-to-end helpers', () => {
     expect(() => parseEndToEndArgs(['--batch', '101'], 'extension')).toThrow(/at most 100/);
   });
 
-  it('sends about ten requests a second at an open-loop rate', () => {
-    expect(batchSizeFor(500, 100)).toBe(50);
-    expect(batchSizeFor(3, 100)).toBe(1);
-    expect(batchSizeFor(5000, 100)).toBe(100);
+  it('sends about the asked number of requests a second at an open-loop rate (25 by default)', () => {
+    expect(batchSizeFor(500, 100, 10)).toBe(50);
+    expect(batchSizeFor(500, 100, 25)).toBe(20);
+    expect(batchSizeFor(3, 100, 25)).toBe(1);
+    expect(batchSizeFor(5000, 100, 25)).toBe(100);
+    expect(parseEndToEndArgs([], 'extension').halfRequestsPerSecond).toBe(25);
+    expect(parseEndToEndArgs(['--half-requests-per-second', '10'], 'extension').halfRequestsPerSecond).toBe(10);
   });
 
   it('parses the simulator lines', () => {

@@ -54,6 +54,12 @@ export interface EndToEndOptions {
   perProcess: number;
   /** Also run the half-rate phase for latencies (default true). */
   halfRate: boolean;
+  /**
+   * Create requests a second in the half-rate phase (default 25). The tasks of one request arrive
+   * together and each waits for the ones before it at every stage, so fewer, larger requests measure
+   * the client's clumping more than the stack's latency.
+   */
+  halfRequestsPerSecond: number;
   /** Writes a V8 CPU profile of every service and simulator process into this directory (`--profile DIR`). */
   profileDir?: string;
 }
@@ -66,7 +72,7 @@ const num = (args: readonly string[], name: string, fallback: number): number =>
   return v;
 };
 
-/** Reads `--devices --seconds --warmup --min-tasks --batch --concurrency --per-process --no-half-rate`. */
+/** Reads `--devices --seconds --warmup --min-tasks --batch --concurrency --per-process --no-half-rate --half-requests-per-second`. */
 export function parseEndToEndArgs(args: readonly string[], mode: SimMode): EndToEndOptions {
   const o: EndToEndOptions = {
     mode,
@@ -80,6 +86,7 @@ export function parseEndToEndArgs(args: readonly string[], mode: SimMode): EndTo
     concurrency: num(args, 'concurrency', 12),
     perProcess: num(args, 'per-process', 1000),
     halfRate: !args.includes('--no-half-rate'),
+    halfRequestsPerSecond: num(args, 'half-requests-per-second', 25),
   };
   const profile = args.indexOf('--profile');
   if (profile >= 0) {
@@ -88,7 +95,9 @@ export function parseEndToEndArgs(args: readonly string[], mode: SimMode): EndTo
     o.profileDir = resolve(dir);
   }
   if (o.batch < 1 || o.batch > 100 || !Number.isInteger(o.batch)) throw new Error(`--batch must be an integer from 1 to 100 (POST /tasks/batch takes at most 100), got ${o.batch}`);
-  if (o.proplets < 1 || o.seconds <= 0 || o.concurrency < 1 || o.perProcess < 1) throw new Error('--devices, --seconds, --concurrency and --per-process must be positive');
+  if (o.proplets < 1 || o.seconds <= 0 || o.concurrency < 1 || o.perProcess < 1 || o.halfRequestsPerSecond <= 0) {
+    throw new Error('--devices, --seconds, --concurrency, --per-process and --half-requests-per-second must be positive');
+  }
   return o;
 }
 
@@ -110,9 +119,9 @@ export function retargetPorts(specs: readonly ProcessSpec[], ports: readonly num
   });
 }
 
-/** Tasks per `POST /tasks/batch` for an open-loop rate: about ten requests a second, 1 to `maxBatch` tasks each. */
-export function batchSizeFor(ratePerSecond: number, maxBatch: number): number {
-  return Math.max(1, Math.min(maxBatch, Math.round(ratePerSecond / 10)));
+/** Tasks per `POST /tasks/batch` for an open-loop rate: about `requestsPerSecond` requests a second, 1 to `maxBatch` tasks each. */
+export function batchSizeFor(ratePerSecond: number, maxBatch: number, requestsPerSecond: number): number {
+  return Math.max(1, Math.min(maxBatch, Math.round(ratePerSecond / requestsPerSecond)));
 }
 
 /** What one line of the simulator says (see sim/proplets.ts). */
@@ -574,7 +583,7 @@ export async function runEndToEnd(ctx: BenchContext, o: EndToEndOptions): Promis
     let half: { rate: number; batch: number; traces: TaskTrace[]; cpu: Record<string, number>; offered: number; skipped: number } | undefined;
     if (o.halfRate && max.perSecond > 0) {
       const rate = Math.max(1, max.perSecond / 2);
-      const batch = batchSizeFor(rate, o.batch);
+      const batch = batchSizeFor(rate, o.batch, o.halfRequestsPerSecond);
       ctx.log(`phase 2: half rate, ${round1(rate)} tasks/s in requests of ${batch}, ${o.seconds} s...`);
       const p2: TaskTrace[] = [];
       const inflight = new Set<Promise<void>>();

@@ -410,7 +410,7 @@ export const scenario: Scenario = {
     '(b) end to end, every service a process, simulated proplets on per-proplet topics over real MQTT, tasks through REST: tasks/s, create → start p50/p99 at half rate, CPU s per process; ' +
     '(c) the same with upstream proplets on one shared start topic. ' +
     'Options: --part a|b|c (repeatable; default all), (a) --proplets N (10000) --decisions N per shape (2000) --changes-per-second N (100) --churn-seconds N (3, per feed); ' +
-    '(b)/(c) --devices N (200; issue: 1000) --seconds N (20; issue: 30) --min-tasks N (0; issue: 30000; part (b) only, --c-min-tasks N for (c)) --warmup N (5) --batch N (100) --concurrency N (12) --per-process N (1000) --no-half-rate --profile DIR (a .cpuprofile of every service, for Chrome DevTools).',
+    '(b)/(c) --devices N (200; issue: 1000) --seconds N (20; issue: 30) --min-tasks N (0; issue: 30000; part (b) only, --c-min-tasks N for (c)) --warmup N (5) --batch N (100) --concurrency N (12) --per-process N (1000) --no-half-rate --half-requests-per-second N (25) --profile DIR (a .cpuprofile of every service, for Chrome DevTools).',
   async run(ctx: BenchContext): Promise<Record<string, unknown>> {
     const parts = selectedParts(ctx.args);
     const results: Record<string, unknown> = {};
