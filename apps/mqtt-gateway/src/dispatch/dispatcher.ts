@@ -46,6 +46,9 @@ export interface DispatchDirectory {
   get(propletId: string): DirectoryEntry | undefined;
 }
 
+/** How long a `task_started` waits for its result before it is relayed (`StartDispatcherOptions.startedGraceMs`). */
+export const DEFAULT_STARTED_GRACE_MS = 50;
+
 /** What `startDispatcher` needs; the gateway's NATS resources (provision, `ensureInbox`) must exist. */
 export interface StartDispatcherOptions {
   nc: NatsConnection;
@@ -73,6 +76,11 @@ export interface StartDispatcherOptions {
   viewWaitMs?: number;
   /** The gateway's record of results written to the inbox: a `task_started` whose result is there is not relayed (default none: every one is relayed). */
   resultsInInbox?: Pick<ResultsInInbox, 'has'>;
+  /**
+   * How long a `task_started` whose result is not in the inbox yet waits for it before it is relayed
+   * (default `DEFAULT_STARTED_GRACE_MS`; 0 relays at once). Only with `resultsInInbox`.
+   */
+  startedGraceMs?: number;
 }
 
 /** A running dispatcher. */
@@ -108,6 +116,7 @@ export function targetOf(entry: DirectoryEntry): ShapeTarget {
  * Timeouts are the scheduler's (its timers send `task.recordTimeout`); nothing here counts time.
  */
 export async function startDispatcher(o: StartDispatcherOptions): Promise<RunningDispatcher> {
+  const startedGraceMs = o.startedGraceMs ?? DEFAULT_STARTED_GRACE_MS;
   const { nc, names, publisher, directory, logger } = o;
   const now = o.now ?? (() => new Date());
   const v5 = (o.protocolVersion ?? 5) === 5;
@@ -286,6 +295,11 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
       }
       case 'task_started': {
         const m = record.message as StartedMessage;
+        // A short task's result follows its task_started within milliseconds: give it a moment to arrive
+        // (first try only; the `running` of a longer task shows that much later).
+        if (o.resultsInInbox !== undefined && ctx.attempt === 1 && startedGraceMs > 0 && !o.resultsInInbox.has(m.task_id)) {
+          await new Promise((r) => setTimeout(r, startedGraceMs));
+        }
         // The result of this attempt is durable in the inbox and the scheduler completes (or fails) a scheduled
         // task from its result, so telling it the attempt runs would only cost a command and a TaskRunning.
         if (o.resultsInInbox?.has(m.task_id) === true) {

@@ -10,13 +10,16 @@ import { ADD_WASM, listen, mqttClient, openDispatchWorld, type DispatchWorld } f
 
 type Json = Record<string, unknown>;
 
+const GRACE_MS = 1_500;
+
 describe('dispatch: a task_started whose result is already in the inbox', () => {
   let d: DispatchWorld;
   let dev: MqttClient;
   const base = (): string => `m/${d.domainId}/c/control/messages/control/proplet`;
 
   beforeAll(async () => {
-    d = await openDispatchWorld();
+    // A long grace, so that "the result follows within it" is deterministic here (the default is 50 ms).
+    d = await openDispatchWorld({ startedGraceMs: GRACE_MS });
     await d.proplet('ours-1', { channelId: 'control', layout: 'messages', perPropletTopics: true, dialect: 'wasmtime' });
     dev = await mqttClient({ protocolVersion: 5 });
   }, 30_000);
@@ -60,10 +63,23 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
     expect(types).not.toContain('TaskRunning');
   }, 30_000);
 
+  it('waits a moment for the result of a task_started before relaying it: a result that follows within it supersedes it', async () => {
+    const id = await scheduledTask([5, 6]);
+    await dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', attempt: 1 }), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    await dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', results: '11' }), { qos: 1 });
+    await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
+    await waitFor(
+      () => d.logger.lines.some((l) => l.msg === 'task_started not relayed: its result is already in the inbox' && (l.obj as { wireId?: string }).wireId === id),
+      'the task_started counted as superseded',
+    );
+    expect(await timeline(id)).not.toContain('TaskRunning');
+  }, 30_000);
+
   it('still relays a task_started sent before its result: TaskRunning, then TaskCompleted', async () => {
     const id = await scheduledTask([1, 2]);
     await dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', attempt: 1 }), { qos: 1 });
-    await waitFor(async () => (await status(id)) === 'running', 'running after task_started');
+    await waitFor(async () => (await status(id)) === 'running', 'running after task_started (and the grace)', 10_000);
     await dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', results: '3' }), { qos: 1 });
     await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
 

@@ -36,7 +36,7 @@ export interface DispatchWorld {
 }
 
 /** Opens the world: registry, scheduler, API, gateway and dispatcher. */
-export async function openDispatchWorld(): Promise<DispatchWorld> {
+export async function openDispatchWorld(opts: { startedGraceMs?: number } = {}): Promise<DispatchWorld> {
   const w = await openTasksWorld();
   const domainId = testDomainId();
   const logger = memoryLogger();
@@ -48,7 +48,7 @@ export async function openDispatchWorld(): Promise<DispatchWorld> {
     const config = testGatewayConfig(w.names, domainId);
     gateway = await startGateway({ config, nc: w.nc, names: w.names, metrics: testMetrics(), logger });
     publisher = await mqttClient({ clientId: `${config.clientId}-dispatch`, protocolVersion: 5 });
-    dispatcher = await dispatch(w, gateway, publisher, logger);
+    dispatcher = await dispatch(w, gateway, publisher, logger, opts.startedGraceMs);
   } catch (e) {
     // Whatever started is stopped, so a failed setup neither leaks connections nor keeps jest alive.
     await dispatcher?.stop().catch(() => undefined);
@@ -73,7 +73,7 @@ export async function openDispatchWorld(): Promise<DispatchWorld> {
       try {
         await meanwhile();
       } finally {
-        running.dispatcher = await dispatch(w, gateway, publisher, logger);
+        running.dispatcher = await dispatch(w, gateway, publisher, logger, opts.startedGraceMs);
       }
     },
     async proplet(id, how) {
@@ -96,8 +96,9 @@ export async function openDispatchWorld(): Promise<DispatchWorld> {
 }
 
 /** Starts a dispatcher with the gateway's record of results in the inbox and waits until its attempt index has read the task history. */
-async function dispatch(w: TasksWorld, gateway: RunningGateway, publisher: MqttClient, logger: ReturnType<typeof memoryLogger>): Promise<RunningDispatcher> {
+async function dispatch(w: TasksWorld, gateway: RunningGateway, publisher: MqttClient, logger: ReturnType<typeof memoryLogger>, startedGraceMs?: number): Promise<RunningDispatcher> {
   const started = await startDispatcher({
+    ...(startedGraceMs === undefined ? {} : { startedGraceMs }),
     nc: w.nc,
     names: w.names,
     publisher,
