@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
 import { livenessKey } from '@propeller/events';
-import { sendCommand } from '@propeller/eventstore';
+import { sendCommand, type CommandOk } from '@propeller/eventstore';
 import { waitFor } from '@propeller/eventstore/testing';
 import { openWorld, type SchedulerWorld } from './testing/world';
 
@@ -29,19 +29,24 @@ async function createAndStart(fields: Record<string, unknown> = {}): Promise<str
   return id;
 }
 
+/**
+ * Sends `task.create` with `start: true` for a task on the proplets labelled `pool`. With no routing
+ * option the catalog marks task.create as a leader command, so it reaches the leader; `leader: false`
+ * sends it to the queue group, as when no leader answers.
+ */
+async function createStarted(pool: string, opts: { leader?: boolean } = {}): Promise<{ id: string; reply: CommandOk }> {
+  const id = randomUUID();
+  const data = { taskId: id, name: 'add', imageUrl: 'registry.example/add:1', start: true, propletSelector: { matchLabels: { pool } } };
+  const reply = await sendCommand(w.nc, w.names, 'task', 'create', { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data }, opts);
+  return { id, reply };
+}
+
 describe('placement loop', () => {
   it('places a task inside its start command on the leader subject: the reply already holds the TaskScheduled', async () => {
     await w.proplet.register('inline-1', { labels: { pool: 'inline' } });
     await w.loopAt(await w.proplet.health('inline-1', 'healthy'));
-    const id = randomUUID();
-    const reply = await sendCommand(
-      w.nc,
-      w.names,
-      'task',
-      'create',
-      // No routing option: the catalog marks task.create as a leader command, so any sender reaches the leader.
-      { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data: { taskId: id, name: 'add', imageUrl: 'registry.example/add:1', start: true, propletSelector: { matchLabels: { pool: 'inline' } } } },
-    );
+    // No routing option: any sender reaches the leader.
+    const { id, reply } = await createStarted('inline');
     // Read right after the reply, without waiting: the placement happened before it was sent.
     const events = await w.taskEvents(id);
     expect(events.map((e) => e.type)).toEqual(['TaskCreated', 'TaskScheduled']);
@@ -55,16 +60,8 @@ describe('placement loop', () => {
   it('places a task created and started by a replica that is not the leader when the loop folds its TaskCreated', async () => {
     await w.proplet.register('inline-2', { labels: { pool: 'fold' } });
     await w.loopAt(await w.proplet.health('inline-2', 'healthy'));
-    const id = randomUUID();
     // The queue group, as when no leader answers (a failover): nobody places inside the command.
-    const reply = await sendCommand(
-      w.nc,
-      w.names,
-      'task',
-      'create',
-      { meta: { correlationId: randomUUID(), issuedAt: new Date().toISOString() }, data: { taskId: id, name: 'add', imageUrl: 'registry.example/add:1', start: true, propletSelector: { matchLabels: { pool: 'fold' } } } },
-      { leader: false },
-    );
+    const { id, reply } = await createStarted('fold', { leader: false });
     expect(reply.sequences).toHaveLength(1);
     await msUntilScheduled(id, 1, Date.now());
     expect(await types(id)).toEqual(['TaskCreated', 'TaskScheduled']);

@@ -268,21 +268,24 @@ describe('commands over request/reply', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
+  /** Serves `counter.tag` (on the leader subject when `leader`), noting the subject of every request in `seen`. */
+  const serveTag = (seen: string[], leader: boolean): CommandServer =>
+    serveCommands(
+      nc,
+      names,
+      'counter',
+      {
+        tag: async (request, ctx) => {
+          seen.push(ctx.subject);
+          return { aggregateId: (request as { id: string }).id, sequences: [], lastSequence: 0 };
+        },
+      },
+      { leader, queue: `${names.commandQueue('counter')}-${leader ? 'leader' : 'any'}` },
+    );
+
   it('sends a leader command to the leader subject, and to the queue group when no leader answers', async () => {
     const seen: string[] = [];
-    const serve = (leader: boolean) =>
-      serveCommands(
-        nc,
-        names,
-        'counter',
-        {
-          tag: async (request, ctx) => {
-            seen.push(ctx.subject);
-            return { aggregateId: (request as { id: string }).id, sequences: [], lastSequence: 0 };
-          },
-        },
-        { leader, queue: `${names.commandQueue('counter')}-${leader ? 'leader' : 'any'}` },
-      );
+    const serve = (leader: boolean) => serveTag(seen, leader);
     const any = serve(false);
     try {
       await sendCommand(nc, names, 'counter', 'tag', { id: 'l-1' }, { leader: true });
@@ -344,18 +347,7 @@ describe('commands over request/reply', () => {
 
   it('sends a batch of a leader command to the leader subject', async () => {
     const seen: string[] = [];
-    const leader = serveCommands(
-      nc,
-      names,
-      'counter',
-      {
-        tag: async (request, ctx) => {
-          seen.push(ctx.subject);
-          return { aggregateId: (request as { id: string }).id, sequences: [], lastSequence: 0 };
-        },
-      },
-      { leader: true, queue: `${names.commandQueue('counter')}-leader-batch` },
-    );
+    const leader = serveTag(seen, true);
     await nc.flush();
     try {
       const out = await sendCommands(nc, names, 'counter', 'tag', [{ id: 'lb-1' }, { id: 'lb-2' }], { leader: true });

@@ -126,11 +126,6 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
   /** The create command's data (which also starts the task when asked: one command, placed by the scheduler leader inside it). */
   const createData = (id: string, body: CreateTaskBody, module: ModuleRef | undefined) => ({ ...createTaskData(id, body, module), ...(body.start === true ? { start: true } : {}) });
 
-  /** Sends create. */
-  async function createOne(request: FastifyRequest, id: string, body: CreateTaskBody, module: ModuleRef | undefined): Promise<CommandOk[]> {
-    return [await ctx.send('task.create', createData(id, body, module), request)];
-  }
-
   ctx.routes.add({
     method: 'POST',
     url: '/tasks',
@@ -151,9 +146,9 @@ export function registerTaskRoutes(ctx: ApiContext, o: TaskRoutesOptions = {}): 
       const key = idempotencyKey(request);
       const id = key === undefined ? randomUUID() : taskIdForKey(key);
       const [module] = await uploads([body], () => 'file');
-      const replies = await createOne(request, id, body, module);
-      if (replies[0]?.sequences.length === 0) reply.header('idempotent-replayed', 'true');
-      return answerWrite(reply, id, merged(replies), 201);
+      const created = await ctx.send('task.create', createData(id, body, module), request);
+      if (created.sequences.length === 0) reply.header('idempotent-replayed', 'true');
+      return answerWrite(reply, id, created, 201);
     }),
   });
 

@@ -264,20 +264,7 @@ function diffSpec(spec: TaskSpec, patch: TaskPatch): TaskPatch | null {
 function evolve(state: TaskState, event: TaskEvent): TaskState {
   if (event.type === 'TaskCreated') {
     const { createdAt, startedAt, ...spec } = event.data;
-    if (startedAt !== undefined) {
-      return {
-        spec,
-        createdAt,
-        attempt: 1,
-        attemptsUsed: 0,
-        startedAt,
-        unschedulableReasons: undefined,
-        discardedWireIds: [],
-        status: 'pending',
-        pendingSince: startedAt,
-      };
-    }
-    return {
+    const created: TaskState = {
       status: 'created',
       spec,
       createdAt,
@@ -287,6 +274,8 @@ function evolve(state: TaskState, event: TaskEvent): TaskState {
       unschedulableReasons: undefined,
       discardedWireIds: [],
     };
+    // Created with `start: true`: the same state as this `TaskCreated` followed by a `TaskStarted`.
+    return startedAt === undefined ? created : evolve(created, { type: 'TaskStarted', data: { startedAt } });
   }
   if (!isLive(state)) return state;
   const t = state;
