@@ -141,6 +141,29 @@ function argValue(args: string[], name: string, fallback: number): number {
  * (which a busy shared machine does not inflate by preempting us), each task reserved then released
  * so the ledger stays at its steady state.
  */
+/**
+ * One timed decision (µs) and the next policy state. A placed task takes its room; tasks finish as new
+ * ones come, so about 2,000 of them stay running (`live`, oldest first).
+ */
+function timedDecision(
+  task: SchedulingTask,
+  target: Fleet | readonly Candidate[],
+  ledger: CapacityLedger,
+  state: PolicyState,
+  options: PlaceOptions,
+  live: string[],
+): { us: number; state: PolicyState } {
+  const t0 = process.hrtime.bigint();
+  const r = place(task, target, ledger, state, options);
+  const us = Number(process.hrtime.bigint() - t0) / 1000;
+  if (r.placed !== undefined) {
+    ledger.reserve(task.id, r.placed.propletId, parseRequirements(task));
+    live.push(task.id);
+    if (live.length > 2000) ledger.release(live.shift() as string);
+  }
+  return { us, state: r.state };
+}
+
 function measure(
   shape: Shape,
   fleet: Fleet,
@@ -158,17 +181,9 @@ function measure(
     if (i === warmup) cpuStart = process.cpuUsage();
     const task = shape.task(i);
     const options: PlaceOptions = { now, policy: shape.policy, random: rnd() };
-    const t0 = process.hrtime.bigint();
-    const r = place(task, fleet, ledger, state, options);
-    const t1 = process.hrtime.bigint();
-    if (i >= warmup) samples[i - warmup] = Number(t1 - t0) / 1000;
-    state = r.state;
-    if (r.placed !== undefined) {
-      ledger.reserve(task.id, r.placed.propletId, parseRequirements(task));
-      live.push(task.id);
-      // Tasks finish as new ones come: keep about 2,000 of this shape's tasks running.
-      if (live.length > 2000) ledger.release(live.shift() as string);
-    }
+    const d = timedDecision(task, fleet, ledger, state, options, live);
+    if (i >= warmup) samples[i - warmup] = d.us;
+    state = d.state;
   }
   const cpu = process.cpuUsage(cpuStart);
   for (const id of live) ledger.release(id);
@@ -249,17 +264,9 @@ function measureChurn(
     const shape = SHAPES[i % SHAPES.length] as Shape;
     const task = shape.task(i);
     const options: PlaceOptions = { now, policy: shape.policy, random: rnd() };
-    const target = fleet ?? array;
-    const t0 = process.hrtime.bigint();
-    const r = place(task, target, ledger, state, options);
-    const t1 = process.hrtime.bigint();
-    if (i >= warmup) samples.push(Number(t1 - t0) / 1000);
-    state = r.state;
-    if (r.placed !== undefined) {
-      ledger.reserve(task.id, r.placed.propletId, parseRequirements(task));
-      live.push(task.id);
-      if (live.length > 2000) ledger.release(live.shift() as string);
-    }
+    const d = timedDecision(task, fleet ?? array, ledger, state, options, live);
+    if (i >= warmup) samples.push(d.us);
+    state = d.state;
   }
   const cpu = process.cpuUsage(cpuStart);
   for (const id of live) ledger.release(id);
