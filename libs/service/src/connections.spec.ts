@@ -3,7 +3,11 @@ import { startOwning } from './connections';
 
 // Recording stand-ins for the connection and the pool: only the calls startOwning makes.
 function owned(calls: string[]) {
-  const nc = { drain: async () => void calls.push('nc.drain'), close: async () => void calls.push('nc.close') } as unknown as NatsConnection;
+  const nc = {
+    flush: async () => void calls.push('nc.flush'),
+    drain: async () => void calls.push('nc.drain'),
+    close: async () => void calls.push('nc.close'),
+  } as unknown as NatsConnection;
   const db = { destroy: async () => void calls.push('db.destroy') };
   return { nc, db };
 }
@@ -12,9 +16,10 @@ describe('startOwning', () => {
   it('stops the work first, then drains NATS and closes the pool', async () => {
     const calls: string[] = [];
     const running = await startOwning(owned(calls), async () => ({ stop: async () => void calls.push('work.stop') }));
-    expect(calls).toEqual([]);
+    // Started, then flushed: the server has the start's subscriptions before the service reports ready.
+    expect(calls).toEqual(['nc.flush']);
     await running.stop();
-    expect(calls).toEqual(['work.stop', 'nc.drain', 'db.destroy']);
+    expect(calls).toEqual(['nc.flush', 'work.stop', 'nc.drain', 'db.destroy']);
   });
 
   it('closes both and rethrows when the start fails', async () => {

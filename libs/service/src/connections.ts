@@ -10,13 +10,24 @@ export interface OwnedConnections {
 /**
  * Starts a service's work on connections it owns, and makes their lifecycle the same in every main: the
  * returned `stop` stops the work first, then drains NATS and closes the pool; a failed start closes both
- * (best effort) and rethrows the start's error.
+ * (best effort) and rethrows the start's error. It resolves once the NATS server has the start's
+ * subscriptions (a flush), so a service that reports ready answers its commands.
  */
 export async function startOwning(owned: OwnedConnections, start: () => Promise<RunningService>): Promise<RunningService> {
   let running: RunningService;
   try {
     running = await start();
   } catch (e) {
+    await owned.nc.close().catch(() => undefined);
+    await owned.db?.destroy().catch(() => undefined);
+    throw e;
+  }
+  try {
+    // A round trip to the server: every subscription the start made is live before the service reports
+    // ready (the transport writes a turn's frames later, and the server applies each connection's in order).
+    await owned.nc.flush();
+  } catch (e) {
+    await running.stop().catch(() => undefined);
     await owned.nc.close().catch(() => undefined);
     await owned.db?.destroy().catch(() => undefined);
     throw e;
