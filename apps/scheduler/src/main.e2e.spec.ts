@@ -97,6 +97,10 @@ describe('scheduler process', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/propeller_task_duration_seconds_count\{[^}]*status="completed"[^}]*\} 1/);
     expect(metrics).toMatch(/propeller_scheduler_commands_total\{[^}]*command="task.schedule"[^}]*outcome="ok"[^}]*\} 1/);
+    // The four task events it appended, read back from memory by the placement loop and the projection; the two
+    // proplet events this test appended, decoded by the loop.
+    expect(metrics).toMatch(/propeller_scheduler_recent_events\{outcome="hit"[^}]*\} 8\n/);
+    expect(metrics).toMatch(/propeller_scheduler_recent_events\{outcome="miss"[^}]*\} 2\n/);
 
     const exit = await service.stop('SIGTERM', 15_000);
     service = undefined;

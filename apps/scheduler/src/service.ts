@@ -3,9 +3,9 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Kysely } from 'kysely';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { NatsNames } from '@propeller/events';
-import { EventStore, type CommandContext } from '@propeller/eventstore';
+import { EventStore, RecentEvents, type CommandContext } from '@propeller/eventstore';
 import { migrate, projectionsCheck, serveProjections, waitForSequence, type ProjectionRunner, type RunnerLogger } from '@propeller/projections';
 import { readModelMigrations, type TasksTables } from '@propeller/read-models';
 import type { PolicyName } from '@propeller/scheduling';
@@ -15,6 +15,8 @@ import { TASKS_PROJECTION, tasksProjection } from './read-model/projection';
 
 /** Name of the counter of answered task commands, by command and outcome (`ok` or an error code). */
 export const COMMANDS_METRIC = 'propeller_scheduler_commands_total';
+/** Name of the gauge of events this process appended and read back from memory (`RecentEvents`), by outcome. */
+export const RECENT_EVENTS_METRIC = 'propeller_scheduler_recent_events';
 /** Name of the histogram of task durations (start request to end), by final status. */
 export const TASK_DURATION_METRIC = 'propeller_task_duration_seconds';
 
@@ -67,7 +69,26 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
   await migrate(o.db, { migrations: readModelMigrations });
   const leases = await new Kvm(o.nc).open(o.names.kv.leases);
   const modules = await new Objm(o.nc).open(o.names.modules);
-  const store = new EventStore(o.nc, o.names);
+  // What the command handlers append, the placement loop and the `tasks` projection (both readers) read back
+  // from memory instead of decoding and checking it twice more.
+  const recent = new RecentEvents({ readers: 2 });
+  const store = new EventStore(o.nc, o.names, { recent });
+  metric(
+    o.registry,
+    RECENT_EVENTS_METRIC,
+    () =>
+      new Gauge({
+        name: RECENT_EVENTS_METRIC,
+        help: 'Events the placement loop and the tasks projection read back from memory (hit) or decoded (miss) since the start',
+        labelNames: ['outcome'],
+        registers: [o.registry],
+        collect() {
+          const { hits, misses } = recent.stats();
+          this.set({ outcome: 'hit' }, hits);
+          this.set({ outcome: 'miss' }, misses);
+        },
+      }),
+  );
   const answered = metric(
     o.registry,
     COMMANDS_METRIC,
@@ -115,6 +136,7 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
     ...(o.logger ? { logger: o.logger } : {}),
     onFinished: (status, seconds) => duration.observe({ status }, seconds),
     ...(o.retentionMs === undefined ? {} : { retentionMs: o.retentionMs }),
+    recent,
     projected: (seq) => waitForSequence(o.db, TASKS_PROJECTION, seq, 10_000),
     purge: (taskId) => store.purge('task', taskId),
     execute: (command, request) => commands.execute(command, request),
@@ -123,7 +145,7 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<RunningS
   });
   late.loop = loop;
   await loop.start();
-  const projections = serveProjections({ nc: o.nc, names: o.names, db: o.db, projections: [tasksProjection], registry: o.registry, logger: o.logger, standbyPollMs: o.standbyPollMs, retryMs: o.retryMs });
+  const projections = serveProjections({ nc: o.nc, names: o.names, db: o.db, projections: [tasksProjection], recent, registry: o.registry, logger: o.logger, standbyPollMs: o.standbyPollMs, retryMs: o.retryMs });
   const { runner } = projections;
   return {
     loop,

@@ -165,7 +165,34 @@ export function parseEvent(raw: unknown): EventEnvelope {
 
 /** `parseEvent` for an envelope the event store read back; keeps its stream sequence. */
 export function parseStoredEvent(stored: StoredEnvelope): StoredEventEnvelope {
+  // Already checked in this process (`appendedEvent`): as it is.
+  if (checked.has(stored)) return stored as StoredEventEnvelope;
   return parseEnvelopeAndData(stored, stored.seq) as StoredEventEnvelope;
+}
+
+/** Envelopes `makeEnvelope` built (their data passed the schema), and events `appendedEvent` built from them. */
+const made = new WeakSet<object>();
+const checked = new WeakSet<object>();
+
+/** True when `makeEnvelope` built this envelope: its fields and data passed the schema of its type. */
+export function isMadeEnvelope(envelope: object): boolean {
+  return made.has(envelope);
+}
+
+/**
+ * The event a reader gets from the bytes of an envelope `makeEnvelope` built, without checking it again:
+ * `json` is that envelope's JSON text (what was appended), `seq` where it was stored. Equal to
+ * `parseStoredEvent` of those bytes, because the data written is the schema's own output (defaults applied,
+ * unknown fields dropped, the transforms idempotent), of the current schema version; frozen (the envelope and
+ * its data), since readers in one process share it. `parseStoredEvent` returns it as it is. For the event
+ * store's `RecentEvents`: only text made from a `makeEnvelope` envelope may come here.
+ */
+export function appendedEvent(json: string, seq: number): StoredEventEnvelope {
+  const e = JSON.parse(json) as StoredEventEnvelope;
+  e.seq = seq;
+  Object.freeze(e.data);
+  checked.add(Object.freeze(e));
+  return e;
 }
 
 /** `parseEvent`, building the result once (with `seq` when given) instead of spreading it twice. */
@@ -314,6 +341,7 @@ export function makeEnvelope<E extends DomainEvent>(input: MakeEnvelopeInput<E>)
     traceparent: meta.traceparent ?? null,
     data,
   };
+  made.add(envelope);
   return envelope as EventEnvelope<E>;
 }
 

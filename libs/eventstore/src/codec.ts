@@ -5,9 +5,14 @@ const decoder = new TextDecoder();
 
 /** Serialises an envelope for the log (JSON; the bytes are what projections read back). */
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
+  return textBytes(JSON.stringify(envelope));
+}
+
+/** The UTF-8 bytes of an envelope's JSON text (`encodeEnvelope` when the caller keeps the text too). */
+export function textBytes(json: string): Uint8Array {
   // Buffer.from takes small strings out of Node's shared pool (TextEncoder allocates a fresh
   // ArrayBuffer per call, about twice the cost); the caller gets a plain Uint8Array view of it.
-  const bytes = Buffer.from(JSON.stringify(envelope), 'utf8');
+  const bytes = Buffer.from(json, 'utf8');
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

@@ -1,11 +1,12 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { InvalidError, type Envelope, type NatsNames, type StoredEnvelope } from '@propeller/events';
-import { decodeEnvelope, encodeEnvelope, envelopeHeaders } from './codec';
+import { InvalidError, isMadeEnvelope, type Envelope, type NatsNames, type StoredEnvelope } from '@propeller/events';
+import { decodeEnvelope, encodeEnvelope, envelopeHeaders, textBytes } from './codec';
 import { ConcurrencyError } from './errors';
 import { openOnce } from './open-once';
 import { readSubject } from './read-subject';
+import type { RecentEvents } from './recent-events';
 
 /** Result of an append: the stream sequence of each envelope and the last one. */
 export interface AppendResult {
@@ -33,6 +34,11 @@ export interface Snapshot<S = unknown> {
 export interface EventStoreOptions {
   /** Applied to every envelope read (old schema versions upcast on read); default identity. */
   upcast?: (envelope: StoredEnvelope) => StoredEnvelope;
+  /**
+   * Where this process's own consumers of the stream find what it appends (`RecentEvents`), so they need not
+   * decode and check it again. Only envelopes `makeEnvelope` built are remembered.
+   */
+  recent?: RecentEvents;
 }
 
 const WRONG_LAST_SEQUENCE = 10071;
@@ -47,6 +53,7 @@ export class EventStore {
   // Opened on first use; a failed open is tried again by the next call.
   readonly #snapshots = openOnce((): Promise<KV> => new Kvm(this.js).open(this.names.kv.snapshots));
   readonly #upcast: (envelope: StoredEnvelope) => StoredEnvelope;
+  readonly #recent: RecentEvents | undefined;
 
   constructor(
     readonly nc: NatsConnection,
@@ -55,6 +62,7 @@ export class EventStore {
   ) {
     this.js = jetstream(nc);
     this.#upcast = opts.upcast ?? ((e) => e);
+    this.#recent = opts.recent;
   }
 
   /** Opens a store and checks that its stream exists (run `provision` first). */
@@ -88,9 +96,17 @@ export class EventStore {
     });
     const sequences: number[] = [];
     let expected = expectedSequence;
+    const recent = this.#recent;
     for (const envelope of envelopes) {
+      // Remembered before the publish: the consumers of this process may read it before the ack arrives.
+      let bytes: Uint8Array;
+      if (recent !== undefined && isMadeEnvelope(envelope)) {
+        const json = JSON.stringify(envelope);
+        bytes = textBytes(json);
+        recent.remember(envelope.id, json, bytes);
+      } else bytes = encodeEnvelope(envelope);
       try {
-        const ack = await this.js.publish(subject, encodeEnvelope(envelope), {
+        const ack = await this.js.publish(subject, bytes, {
           msgID: envelope.id,
           expect: { lastSubjectSequence: expected },
           headers: envelopeHeaders(envelope),
@@ -98,6 +114,7 @@ export class EventStore {
         expected = ack.seq;
         sequences.push(ack.seq);
       } catch (e) {
+        recent?.forget(envelope.id);
         if (e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE) {
           throw new ConcurrencyError(
             { aggregate, aggregateId: id, expectedSequence: expected, appended: sequences.length },

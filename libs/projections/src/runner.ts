@@ -3,7 +3,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Kysely } from 'kysely';
 import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Lease, serveAdminRequests } from '@propeller/eventstore';
+import { Lease, serveAdminRequests, type RecentEvents } from '@propeller/eventstore';
 import { HEADER_TYPE, InvalidError, NotFoundError, NotLeaderError, type NatsNames, type StoredEnvelope } from '@propeller/events';
 import { advanceCheckpoint, ensureCheckpoint, getCheckpoint, markStalled, resetCheckpoint, CheckpointMovedError } from './checkpoints';
 import { isValidProjectionName, type Projection } from './projection';
@@ -48,6 +48,8 @@ export interface ProjectionRunnerOptions {
   retryMs?: number;
   /** Turns a stored event into the current schema (upcasting); default: as stored. */
   decode?: (event: StoredEnvelope) => StoredEnvelope;
+  /** Events this process appended, read from memory instead of decoded (`RecentEvents` of the eventstore; default none). */
+  recent?: Pick<RecentEvents, 'read'>;
   logger?: RunnerLogger;
 }
 
@@ -426,8 +428,10 @@ class Worker {
         // Unwanted types are skipped on the header alone; the checkpoint still moves past them below.
         if (this.types !== undefined && (type === undefined || !this.types.has(type))) continue;
         try {
-          const stored = { ...m.json<StoredEnvelope>(), seq: m.seq };
-          const event = this.o.decode === undefined ? stored : this.o.decode(stored);
+          // Appended by this process a moment ago: checked already, not decoded again.
+          const appended = this.o.recent?.read(m);
+          const stored = appended ?? { ...m.json<StoredEnvelope>(), seq: m.seq };
+          const event = this.o.decode === undefined || appended !== undefined ? stored : this.o.decode(stored);
           if (mode === 'each') await this.projection.apply(trx, event);
           else events.push(event);
         } catch (e) {

@@ -18,7 +18,7 @@ import {
   type StoredEnvelope,
   type TaskEvent,
 } from '@propeller/events';
-import { Lease, decodeEnvelope, sendCommand, type CommandResult } from '@propeller/eventstore';
+import { Lease, decodeEnvelope, sendCommand, type CommandResult, type RecentEvents } from '@propeller/eventstore';
 import { startFitsWamr } from '@propeller/mqtt-protocol';
 import {
   CapacityLedger,
@@ -80,6 +80,8 @@ export interface PlacementLoopOptions {
    * scheduler service wires it so the loop's own commands cost no round trip (default: `sendCommand`).
    */
   execute?: (command: string, request: unknown) => Promise<CommandResult>;
+  /** Events this process appended, read from memory instead of decoded (`RecentEvents`; default none). */
+  recent?: Pick<RecentEvents, 'read'>;
   /** Called when this replica becomes active (it then serves the leader subjects) and when it steps back. */
   onActive?: () => void;
   onInactive?: () => void;
@@ -179,10 +181,11 @@ export class PlacementLoop {
     const consumer = await js.consumers.get(this.o.names.stream, { deliver_policy: DeliverPolicy.All, filter_subjects: this.o.names.streamSubjects });
     this.messages = await consumer.consume({ max_messages: 1000 });
     const messages = this.messages;
+    const recent = this.o.recent;
     this.following = (async () => {
       for await (const m of messages) {
         try {
-          this.onEvent(decodeEnvelope(m.data, m.seq));
+          this.onEvent(recent?.read(m) ?? decodeEnvelope(m.data, m.seq));
         } catch (e) {
           // A background handler never crashes its loop (STYLE.md rule 9): log and go on.
           this.log.error({ err: e, seq: m.seq }, 'placement loop cannot fold an event');
