@@ -1,6 +1,6 @@
 import { loadConfig } from '@propeller/config';
 import { isInvalid } from '@propeller/events';
-import { DEFAULT_SESSION_IN_FLIGHT, DEFAULT_SHARE_GROUP, gatewayConfigFrom, readPem } from './config';
+import { DEFAULT_SESSION_IN_FLIGHT, DEFAULT_SHARE_GROUP, DEFAULT_STARTED_GRACE_MS, gatewayConfigFrom, readPem } from './config';
 
 const shared = (env: Record<string, string> = {}) => loadConfig({ env, cwd: '/nonexistent', service: 'mqtt-gateway' }).config;
 
@@ -17,12 +17,20 @@ describe('gatewayConfigFrom', () => {
     expect(gatewayConfigFrom(shared(), { GATEWAY_MQTT_VERSION: '3.1.1' }, 'host').protocolVersion).toBe(4);
   });
 
+  it('reads GATEWAY_STARTED_GRACE as a duration, 0 turning it off', () => {
+    expect(gatewayConfigFrom(shared(), {}, 'host').startedGraceMs).toBe(DEFAULT_STARTED_GRACE_MS);
+    expect(gatewayConfigFrom(shared(), { GATEWAY_STARTED_GRACE: '250ms' }, 'host').startedGraceMs).toBe(250);
+    expect(gatewayConfigFrom(shared(), { GATEWAY_STARTED_GRACE: '0' }, 'host').startedGraceMs).toBe(0);
+    expect(() => gatewayConfigFrom(shared(), { GATEWAY_STARTED_GRACE: 'soon' }, 'host')).toThrow('GATEWAY_STARTED_GRACE');
+  });
+
   it.each([
     ['GATEWAY_QUEUE_CAPACITY', '0'],
     ['GATEWAY_SESSION_IN_FLIGHT', '-1'],
     ['GATEWAY_SESSION_EXPIRY', '10'],
     ['GATEWAY_REPLICA', 'a/b'],
     ['GATEWAY_MQTT_VERSION', '3'],
+    ['GATEWAY_STARTED_GRACE', '-5ms'],
   ])('refuses %s=%s naming the key', (key, value) => {
     let error: unknown;
     try {

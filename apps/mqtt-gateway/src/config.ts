@@ -12,6 +12,8 @@ export const DEFAULT_QUEUE_CAPACITY = 512;
 export const DEFAULT_SESSION_IN_FLIGHT = 256;
 /** Default MQTT 5 session expiry of the persistent session (`GATEWAY_SESSION_EXPIRY`, 7 days). */
 export const DEFAULT_SESSION_EXPIRY_MS = 7 * 24 * 3_600_000;
+/** Default wait of a `task_started` for its result before it is stored (`GATEWAY_STARTED_GRACE`, 20 ms). */
+export const DEFAULT_STARTED_GRACE_MS = 20;
 /** Default refresh period of the gateway's own liveness key (`GATEWAY_LIVENESS_REFRESH`, 5 s). */
 export const DEFAULT_LIVENESS_REFRESH_MS = 5_000;
 
@@ -38,6 +40,14 @@ export interface GatewayConfig {
    * acknowledged (PUBACK, in arrival order) only once stored. 1 handles them one at a time.
    */
   sessionInFlight?: number;
+  /**
+   * `GATEWAY_STARTED_GRACE` (default 20ms; `0` stores every `task_started`): how long a `task_started` waits for
+   * its result to be read on the session. A result read and stored meanwhile supersedes it: the `task_started`
+   * is acknowledged without being stored (the task goes from `scheduled` to its end in one step). Later PUBACKs
+   * wait behind it (they go out in arrival order); with `GATEWAY_SESSION_IN_FLIGHT` 1 the result cannot be read
+   * meanwhile, so every `task_started` waits this long and is stored.
+   */
+  startedGraceMs?: number;
   /** `GATEWAY_SESSION_EXPIRY` (default 7d): how long the broker keeps the persistent session of a replica that is gone. */
   sessionExpiryMs: number;
   /** `GATEWAY_LIVENESS_REFRESH` (default 5s). */
@@ -60,6 +70,16 @@ function duration(env: Env, key: string, fallback: number): number {
   if (raw === undefined) return fallback;
   const ms = parseDuration(raw);
   if (ms === undefined || ms <= 0) throw InvalidError.field(key, raw, 'expected a duration such as 5s, 1m or 7d');
+  return ms;
+}
+
+/** A duration that may be `0` (off). */
+function durationOrOff(env: Env, key: string, fallback: number): number {
+  const raw = get(env, key);
+  if (raw === undefined) return fallback;
+  if (raw === '0') return 0;
+  const ms = parseDuration(raw);
+  if (ms === undefined || ms < 0) throw InvalidError.field(key, raw, 'expected a duration such as 20ms or 1s, or 0 (off)');
   return ms;
 }
 
@@ -120,6 +140,7 @@ export function gatewayConfigFrom(shared: PropellerConfig, env: Env, host: strin
     shareGroup: mqttId('GATEWAY_SHARE_GROUP', get(env, 'GATEWAY_SHARE_GROUP') ?? DEFAULT_SHARE_GROUP),
     queueCapacity: positiveInt(env, 'GATEWAY_QUEUE_CAPACITY', DEFAULT_QUEUE_CAPACITY),
     sessionInFlight: positiveInt(env, 'GATEWAY_SESSION_IN_FLIGHT', DEFAULT_SESSION_IN_FLIGHT),
+    startedGraceMs: durationOrOff(env, 'GATEWAY_STARTED_GRACE', DEFAULT_STARTED_GRACE_MS),
     sessionExpiryMs: duration(env, 'GATEWAY_SESSION_EXPIRY', DEFAULT_SESSION_EXPIRY_MS),
     livenessRefreshMs: duration(env, 'GATEWAY_LIVENESS_REFRESH', DEFAULT_LIVENESS_REFRESH_MS),
     protocolVersion: protocolVersion(get(env, 'GATEWAY_MQTT_VERSION')),

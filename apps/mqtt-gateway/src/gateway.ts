@@ -5,7 +5,7 @@ import { GATEWAY_LIVENESS_FILTER, gatewayLivenessKey, GatewayLivenessSchema, liv
 import { KeyedQueue, sendCommand } from '@propeller/eventstore';
 import { parseInbound, parseTopic } from '@propeller/mqtt-protocol';
 import type { Metrics } from '@propeller/telemetry';
-import type { GatewayConfig } from './config';
+import { DEFAULT_STARTED_GRACE_MS, type GatewayConfig } from './config';
 import { PropletDirectory } from './directory';
 import { MqttLink, WITHHOLD_ACK } from './mqtt-link';
 import {
@@ -19,6 +19,7 @@ import {
   type EventFollower,
   type GatewayBuckets,
 } from './nats';
+import { DISPATCH_METRIC } from './dispatch/dispatcher';
 import { ResultsInInbox } from './results-in-inbox';
 import { route, type Action, type DropReason } from './route';
 import { BoundedKeyedQueue } from './work-queue';
@@ -106,6 +107,35 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   });
   const connectedGauge = o.metrics.gauge({ name: 'propeller_gateway_mqtt_connected', help: '1 while both MQTT connections are up' });
+  // The same counter dispatch counts its relays in: a superseded task_started is one whether it was never stored or not relayed.
+  const dispatched = o.metrics.counter({ name: DISPATCH_METRIC, help: 'Starts, stops, chunks sent and device reports relayed by dispatch, by kind and outcome', labelNames: ['kind', 'outcome'] as const });
+  const startedGraceMs = config.startedGraceMs ?? DEFAULT_STARTED_GRACE_MS;
+  // Results read on the session whose inbox write has not settled yet, by wire id: true once stored.
+  const resultsBeingStored = new Map<string, Promise<boolean>>();
+  // task_started messages waiting for their result to be read, by wire id.
+  const startedWaiting = new Map<string, () => void>();
+
+  /**
+   * Whether a `task_started` need not be stored: its result is in the inbox already, or is read within
+   * `startedGraceMs` and then stored. Only then is it acknowledged unstored, so the result is durable before the
+   * broker forgets the `task_started` (its PUBACK goes out once this settles, before the result's).
+   */
+  async function supersededByResult(wireId: string): Promise<boolean> {
+    if (resultsInInbox.has(wireId)) return true;
+    let stored = resultsBeingStored.get(wireId);
+    if (stored === undefined && startedGraceMs > 0) {
+      await new Promise<void>((wake) => {
+        const timer = setTimeout(wake, startedGraceMs);
+        startedWaiting.set(wireId, () => {
+          clearTimeout(timer);
+          wake();
+        });
+      });
+      startedWaiting.delete(wireId);
+      stored = resultsBeingStored.get(wireId);
+    }
+    return stored === undefined ? resultsInInbox.has(wireId) : await stored;
+  }
 
   let stopping = false;
   // The QoS 1 messages being handled (up to `sessionInFlight` at once, in order per key), so that stop lets them finish before disconnecting.
@@ -154,6 +184,13 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
           await retry(() => publishMetricsHistory(nc, names, action.scope, action.id, action.record));
           return;
         case 'inbox':
+          // A short task reports task_started and its result together: the result says both (the scheduler completes
+          // a scheduled task from it), so the task_started costs no inbox write, no relay and no TaskRunning.
+          if (action.kind === 'task_started' && (await supersededByResult(action.id))) {
+            dispatched.inc({ kind: 'task_started', outcome: 'superseded' });
+            logger.debug({ wireId: action.id }, 'task_started not stored: its result was read with it');
+            return;
+          }
           await retry(() => publishInbox(nc, names, action.kind, action.id, action.msgId, action.record));
           // Only now is the result durable: it reaches the scheduler even if this process dies.
           if (action.kind === 'results') resultsInInbox.add(action.id);
@@ -183,10 +220,25 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
       if (a.type === 'register' || a.type === 'liveness') key = a.type === 'register' ? a.data.propletId : a.propletId;
       if (a.type === 'inbox') key = `${a.kind}/${a.id}`;
     }
+    // A result: a task_started of its wire id (read before it, or soon after) waits for it to be stored.
+    const result = actions.find((a): a is Extract<Action, { type: 'inbox' }> => a.type === 'inbox' && a.kind === 'results');
+    let settle: ((stored: boolean) => void) | undefined;
+    if (result !== undefined) {
+      const stored = new Promise<boolean>((r) => (settle = r));
+      resultsBeingStored.set(result.id, stored);
+      startedWaiting.get(result.id)?.();
+    }
     return {
       key,
       run: async () => {
-        for (const a of actions) await execute(a, kind, topic);
+        try {
+          for (const a of actions) await execute(a, kind, topic);
+        } finally {
+          if (result !== undefined) {
+            settle?.(resultsInInbox.has(result.id));
+            resultsBeingStored.delete(result.id);
+          }
+        }
         handling.observe({ connection }, (performance.now() - readAt) / 1000);
       },
     };

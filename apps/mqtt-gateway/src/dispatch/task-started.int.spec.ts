@@ -1,4 +1,5 @@
 import type { MqttClient } from 'mqtt';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { waitFor } from '@propeller/eventstore/testing';
 import { ADD_WASM, listen, mqttClient, openDispatchWorld, type DispatchWorld } from './testing';
 
@@ -18,8 +19,9 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
   const base = (): string => `m/${d.domainId}/c/control/messages/control/proplet`;
 
   beforeAll(async () => {
-    // A long grace, so that "the result follows within it" is deterministic here (the default is 50 ms).
-    d = await openDispatchWorld({ startedGraceMs: GRACE_MS });
+    // A long grace, so that "the result follows within it" is deterministic here (the default is 50 ms). The
+    // gateway stores every task_started here (its own grace off): this is the dispatch side of superseding.
+    d = await openDispatchWorld({ startedGraceMs: GRACE_MS, gatewayStartedGraceMs: 0 });
     await d.proplet('ours-1', { channelId: 'control', layout: 'messages', perPropletTopics: true, dialect: 'wasmtime' });
     dev = await mqttClient({ protocolVersion: 5 });
   }, 30_000);
@@ -86,5 +88,63 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
     const types = await timeline(id);
     expect(types.filter((t) => t === 'TaskRunning' || t === 'TaskCompleted')).toEqual(['TaskRunning', 'TaskCompleted']);
     expect((await d.w.http('GET', `/tasks/${id}/results`)).body).toMatchObject({ status: 'completed', results: '3' });
+  }, 30_000);
+});
+
+// The gateway side: a task_started whose result is read on the session within GATEWAY_STARTED_GRACE is never
+// stored in the inbox (acknowledged once the result is stored); one alone is stored after the grace and relayed.
+describe('gateway: a task_started read with its result is not stored', () => {
+  let d: DispatchWorld;
+  let dev: MqttClient;
+  const base = (): string => `m/${d.domainId}/c/control/messages/control/proplet`;
+
+  beforeAll(async () => {
+    d = await openDispatchWorld({ gatewayStartedGraceMs: 300 });
+    await d.proplet('ours-2', { channelId: 'control', layout: 'messages', perPropletTopics: true, dialect: 'wasmtime' });
+    dev = await mqttClient({ protocolVersion: 5 });
+  }, 30_000);
+  afterAll(async () => {
+    await dev?.endAsync().catch(() => undefined);
+    await d?.close();
+  });
+
+  const status = async (id: string): Promise<unknown> => ((await d.w.http('GET', `/tasks/${id}`)).body as Json)['status'];
+  const timeline = async (id: string): Promise<string[]> => ((await d.w.http('GET', `/tasks/${id}/events?limit=100`)).body as { events: Array<{ type: string }> }).events.map((e) => e.type);
+  /** The inbox messages stored for one kind and wire id. */
+  async function stored(kind: 'task_started' | 'results', id: string): Promise<number> {
+    const jsm = await jetstreamManager(d.w.nc);
+    const info = await jsm.streams.info(d.w.names.inboxStream, { subjects_filter: d.w.names.inboxSubject(kind, id) });
+    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  }
+  async function scheduledTask(inputs: [number, number]): Promise<string> {
+    const own = await listen(dev, `m/${d.domainId}/c/control/messages/control/manager/start/ours-2`);
+    const res = await d.w.http('POST', '/tasks', { name: 'add', file: ADD_WASM, inputs, proplet_id: 'ours-2', start: true });
+    expect(res.status).toBe(201);
+    const id = String((res.body as Json)['id']);
+    await own.next((m) => m['id'] === id, 'the start on the per-proplet topic');
+    await waitFor(async () => (await status(id)) === 'scheduled', 'scheduled in the read model');
+    return id;
+  }
+
+  it('stores only the result of a task_started and result sent back to back; the task completes without TaskRunning', async () => {
+    const id = await scheduledTask([30, 12]);
+    await dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-2', attempt: 1 }), { qos: 1 });
+    await dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-2', results: '42' }), { qos: 1 });
+    await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
+    await d.gateway.idle();
+    expect(await stored('results', id)).toBe(1);
+    expect(await stored('task_started', id)).toBe(0);
+    expect(d.logger.lines.some((l) => l.msg === 'task_started not stored: its result was read with it' && (l.obj as { wireId?: string }).wireId === id)).toBe(true);
+    expect(await timeline(id)).not.toContain('TaskRunning');
+  }, 30_000);
+
+  it('stores a task_started whose result does not come within the grace, and the task runs', async () => {
+    const id = await scheduledTask([2, 2]);
+    await dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-2', attempt: 1 }), { qos: 1 });
+    await waitFor(async () => (await status(id)) === 'running', 'running after task_started', 10_000);
+    expect(await stored('task_started', id)).toBe(1);
+    await dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-2', results: '4' }), { qos: 1 });
+    await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
+    expect((await timeline(id)).filter((t) => t === 'TaskRunning' || t === 'TaskCompleted')).toEqual(['TaskRunning', 'TaskCompleted']);
   }, 30_000);
 });

@@ -36,7 +36,7 @@ export interface DispatchWorld {
 }
 
 /** Opens the world: registry, scheduler, API, gateway and dispatcher. */
-export async function openDispatchWorld(opts: { startedGraceMs?: number } = {}): Promise<DispatchWorld> {
+export async function openDispatchWorld(opts: { startedGraceMs?: number; gatewayStartedGraceMs?: number } = {}): Promise<DispatchWorld> {
   const w = await openTasksWorld();
   const domainId = testDomainId();
   const logger = memoryLogger();
@@ -45,7 +45,7 @@ export async function openDispatchWorld(opts: { startedGraceMs?: number } = {}):
   let dispatcher: RunningDispatcher | undefined;
   try {
     await ensureInbox(w.nc, w.names);
-    const config = testGatewayConfig(w.names, domainId);
+    const config = testGatewayConfig(w.names, domainId, opts.gatewayStartedGraceMs === undefined ? {} : { startedGraceMs: opts.gatewayStartedGraceMs });
     gateway = await startGateway({ config, nc: w.nc, names: w.names, metrics: testMetrics(), logger });
     publisher = await mqttClient({ clientId: `${config.clientId}-dispatch`, protocolVersion: 5 });
     dispatcher = await dispatch(w, gateway, publisher, logger, opts.startedGraceMs);
