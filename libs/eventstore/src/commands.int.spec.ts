@@ -18,6 +18,7 @@ import {
   provision,
   sendCommand,
   sendCommands,
+  CommandBatcher,
   HEADER_BATCH,
   serveCommands,
   type AppendResult,
@@ -356,6 +357,39 @@ describe('commands over request/reply', () => {
     } finally {
       await leader.stop();
     }
+  });
+
+  it('batches the requests made in one turn (CommandBatcher): one message each, every caller its own outcome', async () => {
+    const subject = names.commandSubject('counter', 'add');
+    const messages: boolean[] = [];
+    const spy = nc.subscribe(subject, {
+      callback: (_e, m) => {
+        messages.push(m.headers?.has(HEADER_BATCH) === true);
+      },
+    });
+    await nc.flush();
+    try {
+      const batcher = new CommandBatcher(nc, names, 'counter', 'add', { maxBatch: 4 });
+      const sent = Array.from({ length: 6 }, (_, i) => batcher.send({ id: `cb-${i}`, by: i === 2 ? 0 : 1 }).then(
+        (ok) => ok.aggregateId,
+        (e: unknown) => (isInvalid(e) ? 'invalid' : 'other'),
+      ));
+      expect(await Promise.all(sent)).toEqual(['cb-0', 'cb-1', 'invalid', 'cb-3', 'cb-4', 'cb-5']);
+      // Six requests of one turn, at most four a message: two batches.
+      expect(messages).toEqual([true, true]);
+      // Alone in its turn: a plain request.
+      expect(await batcher.send({ id: 'cb-6', by: 1 })).toMatchObject({ ok: true, aggregateId: 'cb-6' });
+      expect(messages).toEqual([true, true, false]);
+      expect(() => new CommandBatcher(nc, names, 'counter', 'add', { maxBatch: 0 })).toThrow('maxBatch');
+    } finally {
+      spy.unsubscribe();
+    }
+  });
+
+  it('fails every request of a batch nobody answers (CommandBatcher)', async () => {
+    const batcher = new CommandBatcher(nc, names, 'counter', 'nobody', { timeoutMs: 500 });
+    const out = await Promise.allSettled([batcher.send({ id: 'n-1' }), batcher.send({ id: 'n-2' })]);
+    expect(out.map((o) => o.status)).toEqual(['rejected', 'rejected']);
   });
 
   it('spreads requests over the replicas of the queue group, each answered once', async () => {

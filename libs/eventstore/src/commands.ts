@@ -276,3 +276,72 @@ function unreachable(subject: string, e: unknown): PropellerError {
   const why = noResponders ? 'no service answers' : e instanceof natsErrors.TimeoutError ? 'no reply in time' : 'request failed';
   return new InternalError(`${subject}: ${why}`, { cause: e, details: { subject, reason: noResponders ? 'noResponders' : e instanceof natsErrors.TimeoutError ? 'timeout' : 'failed' } });
 }
+
+/** Options of `CommandBatcher`. */
+export interface CommandBatcherOptions extends Omit<SendCommandOptions, 'headers'> {
+  /** Most requests in one message (default 100, at most `MAX_BATCH_COMMANDS`). */
+  maxBatch?: number;
+}
+
+/**
+ * Sends the requests of one command that callers make at about the same time as batches (`sendCommands`): the
+ * requests made before the event loop's next turn (`setImmediate`) go in one message, up to `maxBatch` each.
+ * Each caller gets what `sendCommand` would give it: its ok reply, or its own typed error. No responder or no
+ * reply in time fails every request of that message. Made for a steady stream of small commands (device
+ * results): one message and one reply per batch instead of one per request.
+ */
+export class CommandBatcher {
+  readonly #maxBatch: number;
+  #queued: Array<{ request: unknown; resolve: (ok: CommandOk) => void; reject: (e: unknown) => void }> = [];
+  #scheduled = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly names: NatsNames,
+    private readonly aggregate: string,
+    private readonly name: string,
+    private readonly opts: CommandBatcherOptions = {},
+  ) {
+    const max = opts.maxBatch ?? 100;
+    if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH_COMMANDS) throw InvalidError.field('maxBatch', max, `an integer from 1 to ${MAX_BATCH_COMMANDS}`);
+    this.#maxBatch = max;
+  }
+
+  /** Sends one request with the others of this turn; resolves or rejects as `sendCommand` would. */
+  send(request: unknown): Promise<CommandOk> {
+    return new Promise<CommandOk>((resolve, reject) => {
+      this.#queued.push({ request, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const queued = this.#queued;
+    this.#queued = [];
+    const { timeoutMs, leader } = this.opts;
+    const send: SendCommandOptions = { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(leader === undefined ? {} : { leader }) };
+    for (let i = 0; i < queued.length; i += this.#maxBatch) {
+      const batch = queued.slice(i, i + this.#maxBatch);
+      const one = batch.length === 1 ? batch[0] : undefined;
+      if (one !== undefined) {
+        sendCommand(this.nc, this.names, this.aggregate, this.name, one.request, send).then(one.resolve, one.reject);
+        continue;
+      }
+      sendCommands(this.nc, this.names, this.aggregate, this.name, batch.map((b) => b.request), send).then(
+        (outcomes) =>
+          outcomes.forEach((o, j) => {
+            const b = batch[j] as (typeof batch)[number];
+            if (o.status === 'fulfilled') b.resolve(o.value);
+            else b.reject(o.reason);
+          }),
+        (e: unknown) => {
+          for (const b of batch) b.reject(e);
+        },
+      );
+    }
+  }
+}

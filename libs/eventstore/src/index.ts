@@ -36,6 +36,7 @@ export {
   serveCommands,
   sendCommand,
   sendCommands,
+  CommandBatcher,
   HEADER_BATCH,
   MAX_BATCH_COMMANDS,
   type CommandResult,
@@ -47,6 +48,7 @@ export {
   type CommandServer,
   type ServeCommandsOptions,
   type SendCommandOptions,
+  type CommandBatcherOptions,
 } from './commands';
 export { KeyedQueue, backoffDelay, DEFAULT_BACKOFF, type Backoff } from './keyed-queue';
 export { runConsumer, type RunConsumerOptions, type ConsumerRunner, type ConsumerStats } from './consumer';

@@ -13,7 +13,7 @@ import {
   type NatsNames,
   type StoredEnvelope,
 } from '@propeller/events';
-import { EventStore, runConsumer, sendCommand, type ConsumerRunner } from '@propeller/eventstore';
+import { CommandBatcher, EventStore, runConsumer, sendCommand, type ConsumerRunner } from '@propeller/eventstore';
 import { chunkModule, shapeStart, shapeStop, topicsFor, type ShapeTarget, type StartModule } from '@propeller/mqtt-protocol';
 import type { Metrics } from '@propeller/telemetry';
 import { validate as isUuid } from 'uuid';
@@ -130,9 +130,12 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
   const counter = o.metrics?.counter({ name: DISPATCH_METRIC, help: 'Starts, stops, chunks sent and device reports relayed by dispatch, by kind and outcome', labelNames: ['kind', 'outcome'] as const });
   const count = (kind: string, outcome: string): void => counter?.inc({ kind, outcome });
 
+  // Device results arrive as a steady stream: those relayed in one turn go to the scheduler as one message.
+  const results = new CommandBatcher(nc, names, 'task', 'recordResult', { timeoutMs: o.commandTimeoutMs ?? 5_000 });
   const command = <N extends CommandName>(name: N, data: CommandDataInput<N>, traceparent?: string | null) => {
     const [aggregate, cmd] = name.split('.') as [string, string];
     const meta = { correlationId: randomUUID(), issuedAt: now().toISOString(), ...(traceparent ? { traceparent } : {}) };
+    if (name === 'task.recordResult') return results.send({ meta, data });
     return sendCommand(nc, names, aggregate, cmd, { meta, data }, { timeoutMs: o.commandTimeoutMs ?? 5_000 });
   };
 
