@@ -16,7 +16,7 @@ export {
 } from './provision';
 export { encodeEnvelope, decodeEnvelope, envelopeHeaders } from './codec';
 export { HeldMessages } from './held-messages';
-export { RecentEvents, type RecentEventsOptions, type StoredMessage } from './recent-events';
+export { RecentEvents, type RecentEventsOptions } from './recent-events';
 export { ModuleStore } from './module-store';
 export { openOnce } from './open-once';
 export { EventStore, snapshotKey, type AppendResult, type LoadResult, type Snapshot, type EventStoreOptions } from './event-store';

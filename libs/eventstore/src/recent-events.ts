@@ -1,12 +1,6 @@
-import type { MsgHdrs } from '@nats-io/transport-node';
+import type { JsMsg } from '@nats-io/jetstream';
 import { appendedEvent, type StoredEventEnvelope } from '@propeller/events';
-
-/** What `RecentEvents.read` needs of a stream message (a `JsMsg` has it). */
-export interface StoredMessage {
-  readonly headers?: MsgHdrs | undefined;
-  readonly data: Uint8Array;
-  readonly seq: number;
-}
+import { msgIdHeader } from './type-header';
 
 /** Options of `RecentEvents`. */
 export interface RecentEventsOptions {
@@ -23,8 +17,6 @@ interface Entry {
   reads: number;
 }
 
-/** Header JetStream keeps on a stored message: the envelope id the event store published it with. */
-const MSG_ID = 'Nats-Msg-Id';
 const DEFAULT_CAPACITY = 4_096;
 
 /**
@@ -33,7 +25,7 @@ const DEFAULT_CAPACITY = 4_096;
  * without decoding and checking the bytes again (`appendedEvent` of `@propeller/events`), and every reader the
  * same frozen object. The event store remembers an envelope `makeEnvelope` built before it publishes it (a
  * consumer may see the message before the publish is acknowledged); a reader finds it by the message's
- * `Nats-Msg-Id` and takes it only when the stored bytes are the bytes remembered (a duplicate publish keeps
+ * `Nats-Msg-Id` header (read from the raw header block when the headers are not decoded) and takes it only when the stored bytes are the bytes remembered (a duplicate publish keeps
  * the first bytes), else decodes as usual. Bounded: an entry leaves after `readers` reads, or as the oldest
  * once `capacity` is reached (a reader far behind, or a publish that failed, decodes as usual).
  */
@@ -66,16 +58,17 @@ export class RecentEvents {
   }
 
   /** The event of a stream message this process appended, or `undefined` (then decode it as usual). */
-  read(m: StoredMessage): StoredEventEnvelope | undefined {
-    const id = m.headers?.get(MSG_ID);
-    const entry = id ? this.#entries.get(id) : undefined;
+  read(m: JsMsg): StoredEventEnvelope | undefined {
+    // Straight from the header block when the headers were not decoded (the placement loop never decodes them).
+    const id = msgIdHeader(m);
+    const entry = id === '' ? undefined : this.#entries.get(id);
     if (entry === undefined || !sameBytes(entry.bytes, m.data)) {
       this.#misses++;
       return undefined;
     }
     this.#hits++;
     if (entry.event === undefined || entry.event.seq !== m.seq) entry.event = appendedEvent(entry.json, m.seq);
-    if (++entry.reads >= this.#readers) this.#entries.delete(id as string);
+    if (++entry.reads >= this.#readers) this.#entries.delete(id);
     return entry.event;
   }
 

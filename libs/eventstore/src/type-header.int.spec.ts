@@ -4,7 +4,7 @@ import { HEADER_TYPE } from '@propeller/events';
 import { encodeEnvelope, envelopeHeaders } from './codec';
 import { cleanup, connectTest, testEnvelope, testNames } from './testing';
 import { provision } from './provision';
-import { rawHeaderBlock, typeHeader } from './type-header';
+import { msgIdHeader, rawHeaderBlock, typeHeader } from './type-header';
 
 const names = testNames();
 let nc: NatsConnection;
@@ -48,14 +48,18 @@ describe('typeHeader', () => {
       await js.publish(subject, encodeEnvelope(testEnvelope('th', `m${i}`)), { ...(h ? { headers: h } : {}), msgID: `th-${i}` });
     }
     const consumer = await js.consumers.get(names.stream, { filter_subjects: names.eventFilter('th') });
-    const seen: Array<{ name: string; raw: boolean; fast: string; decoded: string; afterDecode: string; rawAfterDecode: boolean }> = [];
+    const seen: Array<{ name: string; raw: boolean; fast: string; decoded: string; afterDecode: string; rawAfterDecode: boolean; msgId: string }> = [];
     const messages = await consumer.fetch({ max_messages: cases.length, expires: 5_000 });
     for await (const m of messages as AsyncIterable<JsMsg>) {
       const name = cases[seen.length]?.[0] ?? '?';
       const raw = rawHeaderBlock(m) !== null;
       const fast = typeHeader(m);
+      const msgId = msgIdHeader(m);
       const decoded = m.headers?.get(HEADER_TYPE) ?? '';
-      seen.push({ name, raw, fast, decoded, afterDecode: typeHeader(m), rawAfterDecode: rawHeaderBlock(m) !== null });
+      // The message id (the event store's envelope id), read raw and then decoded, agrees too.
+      expect({ name, msgId }).toEqual({ name, msgId: m.headers?.get('Nats-Msg-Id') });
+      expect(msgIdHeader(m)).toBe(msgId);
+      seen.push({ name, raw, fast, decoded, afterDecode: typeHeader(m), rawAfterDecode: rawHeaderBlock(m) !== null, msgId });
     }
     expect(seen.map((s) => s.name)).toEqual(cases.map(([name]) => name));
     for (const s of seen) {
@@ -66,5 +70,6 @@ describe('typeHeader', () => {
       expect({ name: s.name, rawAfterDecode: s.rawAfterDecode, type: s.afterDecode }).toEqual({ name: s.name, rawAfterDecode: false, type: s.decoded });
     }
     expect(seen.map((s) => s.decoded)).toEqual(['TaskScheduled', '', '', 'TaskRunning', 'First', '', 'Real', '', 'Padded', '', 'Tâche✓']);
+    expect(seen.map((s) => s.msgId)).toEqual(cases.map((_, i) => `th-${i}`));
   });
 });

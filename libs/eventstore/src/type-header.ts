@@ -31,13 +31,24 @@ export function rawHeaderBlock(m: JsMsg): Uint8Array | null {
  * block. The same answer: the first value of the exactly spelled key, trimmed; '' when absent.
  */
 export function typeHeader(m: JsMsg): string {
+  return headerValue(m, HEADER_TYPE, NEEDLE);
+}
+
+const MSG_ID_NEEDLE = '\r\nNats-Msg-Id:';
+
+/** `m.headers?.get('Nats-Msg-Id') ?? ''` read the same way as `typeHeader`: the envelope id the event store published with. */
+export function msgIdHeader(m: JsMsg): string {
+  return headerValue(m, 'Nats-Msg-Id', MSG_ID_NEEDLE);
+}
+
+function headerValue(m: JsMsg, key: string, needle: string): string {
   const block = rawHeaderBlock(m);
-  if (block === null) return m.headers?.get(HEADER_TYPE) ?? '';
+  if (block === null) return m.headers?.get(key) ?? '';
   if (block.byteLength === 0) return '';
   const text = decoder.decode(block);
-  const at = text.indexOf(NEEDLE);
+  const at = text.indexOf(needle);
   if (at < 0) return '';
-  const from = at + NEEDLE.length;
+  const from = at + needle.length;
   const end = text.indexOf('\r\n', from);
   return text.slice(from, end < 0 ? text.length : end).trim();
 }

@@ -339,7 +339,7 @@ export class PlacementLoop {
       case 'TaskRunning':
         if (isPlaced(after)) {
           this.queue.remove(id);
-          this.ledger.reserve(id, after.propletId, this.requirementsOf(id, after.spec));
+          this.ledger.reserve(id, after.propletId, requirementsOf(after.spec));
           this.arm(id, after);
         }
         return;
@@ -439,7 +439,7 @@ export class PlacementLoop {
     this.armRetention();
     for (const [id, t] of this.tasks) {
       if (!isPlaced(t)) continue;
-      this.ledger.reserve(id, t.propletId, this.requirementsOf(id, t.spec));
+      this.ledger.reserve(id, t.propletId, requirementsOf(t.spec));
       this.arm(id, t);
     }
     // Archived by a holder that died before purging: purge now.
@@ -528,13 +528,6 @@ export class PlacementLoop {
     return st;
   }
 
-  private requirementsOf(id: string, spec: TaskSpec): ParsedRequirements {
-    try {
-      return parseRequirements(this.schedulingTask(id, spec));
-    } catch {
-      return { cpuMillis: 0, memoryBytes: 0 };
-    }
-  }
 
   private placeTask(id: string, causationId: string): void {
     const t = this.tasks.get(id);
@@ -567,7 +560,7 @@ export class PlacementLoop {
     }
     this.policyState = result.state;
     if (result.placed) {
-      const req = this.requirementsOf(id, t.spec);
+      const req = requirementsOf(t.spec);
       this.queue.remove(id);
       return this.schedule(id, t.attempt, result.placed.propletId, req, explanationText(result.placed.explanation), causationId);
     }
@@ -717,6 +710,18 @@ export class PlacementLoop {
   private placedAsSent(taskId: string, name: string): boolean {
     const t = this.tasks.get(taskId);
     return name === 'schedule' && t !== undefined && isPlaced(t);
+  }
+}
+
+/**
+ * The resources a task reserves on its proplet (none when its quantities do not parse; the create refused
+ * those). From the spec alone: the ledger needs no `SchedulingTask` (nor its WAMR fit) of a task it folds.
+ */
+function requirementsOf(spec: TaskSpec): ParsedRequirements {
+  try {
+    return parseRequirements(spec);
+  } catch {
+    return { cpuMillis: 0, memoryBytes: 0 };
   }
 }
 
