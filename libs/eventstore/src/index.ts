@@ -17,6 +17,7 @@ export {
 export { encodeEnvelope, decodeEnvelope, envelopeHeaders } from './codec';
 export { HeldMessages } from './held-messages';
 export { RecentEvents, type RecentEventsOptions } from './recent-events';
+export { typeHeader, msgIdHeader } from './type-header';
 export { ModuleStore } from './module-store';
 export { openOnce } from './open-once';
 export { EventStore, snapshotKey, type AppendResult, type LoadResult, type Snapshot, type EventStoreOptions } from './event-store';

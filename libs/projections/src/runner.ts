@@ -3,8 +3,8 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Kysely } from 'kysely';
 import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Lease, serveAdminRequests, type RecentEvents } from '@propeller/eventstore';
-import { HEADER_TYPE, InvalidError, NotFoundError, NotLeaderError, type NatsNames, type StoredEnvelope } from '@propeller/events';
+import { Lease, serveAdminRequests, typeHeader, type RecentEvents } from '@propeller/eventstore';
+import { InvalidError, NotFoundError, NotLeaderError, type NatsNames, type StoredEnvelope } from '@propeller/events';
 import { advanceCheckpoint, ensureCheckpoint, getCheckpoint, markStalled, resetCheckpoint, CheckpointMovedError } from './checkpoints';
 import { isValidProjectionName, type Projection } from './projection';
 import { isTransientDbError as isTransient } from './transient';
@@ -424,7 +424,7 @@ class Worker {
     await this.o.db.transaction().execute(async (trx) => {
       const events: StoredEnvelope[] = [];
       for (const m of batch) {
-        const type = m.headers?.get(HEADER_TYPE);
+        const type = typeHeader(m) || undefined;
         // Unwanted types are skipped on the header alone; the checkpoint still moves past them below.
         if (this.types !== undefined && (type === undefined || !this.types.has(type))) continue;
         try {

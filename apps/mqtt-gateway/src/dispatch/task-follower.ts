@@ -1,6 +1,7 @@
 import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decodeIdToken, HEADER_TYPE, type NatsNames } from '@propeller/events';
+import { decodeIdToken, type NatsNames } from '@propeller/events';
+import { typeHeader } from '@propeller/eventstore';
 import type { AttemptIndex } from './attempt-index';
 import { TRACE_EVENT_TYPES, VIEW_END_TYPES, VIEW_EVENT_TYPES, type TaskViews } from './task-view';
 
@@ -55,7 +56,8 @@ export function followTaskEvents(nc: NatsConnection, names: NatsNames, index: At
         messages = await consumer.consume();
         if (stopped) messages.stop();
         for await (const m of messages) {
-          const type = m.headers?.get(HEADER_TYPE);
+          // Read from the raw header block: decoding every header of every task event costs more than the rest here.
+          const type = typeHeader(m) || undefined;
           const forIndex = type !== undefined && ATTEMPT_EVENT_TYPES.has(type);
           const forViews = views !== undefined && type !== undefined && (VIEW_EVENT_TYPES.has(type) || TRACE_EVENT_TYPES.has(type));
           const ends = views !== undefined && type !== undefined && VIEW_END_TYPES.has(type);
