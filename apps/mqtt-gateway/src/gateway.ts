@@ -19,7 +19,7 @@ import {
   type EventFollower,
   type GatewayBuckets,
 } from './nats';
-import { DISPATCH_METRIC } from './dispatch/dispatcher';
+import { dispatchCounter } from './dispatch/dispatcher';
 import { ResultsInInbox } from './results-in-inbox';
 import { route, type Action, type DropReason } from './route';
 import { BoundedKeyedQueue } from './work-queue';
@@ -108,7 +108,7 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
   });
   const connectedGauge = o.metrics.gauge({ name: 'propeller_gateway_mqtt_connected', help: '1 while both MQTT connections are up' });
   // The same counter dispatch counts its relays in: a superseded task_started is one whether it was never stored or not relayed.
-  const dispatched = o.metrics.counter({ name: DISPATCH_METRIC, help: 'Starts, stops, chunks sent and device reports relayed by dispatch, by kind and outcome', labelNames: ['kind', 'outcome'] as const });
+  const dispatched = dispatchCounter(o.metrics);
   const startedGraceMs = config.startedGraceMs ?? DEFAULT_STARTED_GRACE_MS;
   // Results read on the session whose inbox write has not settled yet, by wire id: true once stored.
   const resultsBeingStored = new Map<string, Promise<boolean>>();
@@ -124,14 +124,17 @@ export async function startGateway(o: StartGatewayOptions): Promise<RunningGatew
     if (resultsInInbox.has(wireId)) return true;
     let stored = resultsBeingStored.get(wireId);
     if (stored === undefined && startedGraceMs > 0) {
+      let waker: (() => void) | undefined;
       await new Promise<void>((wake) => {
         const timer = setTimeout(wake, startedGraceMs);
-        startedWaiting.set(wireId, () => {
+        waker = () => {
           clearTimeout(timer);
           wake();
-        });
+        };
+        startedWaiting.set(wireId, waker);
       });
-      startedWaiting.delete(wireId);
+      // A redelivered copy of the same task_started may have taken the slot meanwhile: leave its waker.
+      if (startedWaiting.get(wireId) === waker) startedWaiting.delete(wireId);
       stored = resultsBeingStored.get(wireId);
     }
     return stored === undefined ? resultsInInbox.has(wireId) : await stored;

@@ -292,6 +292,7 @@ export interface CommandBatcherOptions extends Omit<SendCommandOptions, 'headers
  */
 export class CommandBatcher {
   readonly #maxBatch: number;
+  readonly #send: SendCommandOptions;
   #queued: Array<{ request: unknown; resolve: (ok: CommandOk) => void; reject: (e: unknown) => void }> = [];
   #scheduled = false;
 
@@ -300,11 +301,13 @@ export class CommandBatcher {
     private readonly names: NatsNames,
     private readonly aggregate: string,
     private readonly name: string,
-    private readonly opts: CommandBatcherOptions = {},
+    opts: CommandBatcherOptions = {},
   ) {
     const max = opts.maxBatch ?? 100;
     if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH_COMMANDS) throw InvalidError.field('maxBatch', max, `an integer from 1 to ${MAX_BATCH_COMMANDS}`);
     this.#maxBatch = max;
+    const { timeoutMs, leader } = opts;
+    this.#send = { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(leader === undefined ? {} : { leader }) };
   }
 
   /** Sends one request with the others of this turn; resolves or rejects as `sendCommand` would. */
@@ -322,8 +325,7 @@ export class CommandBatcher {
     this.#scheduled = false;
     const queued = this.#queued;
     this.#queued = [];
-    const { timeoutMs, leader } = this.opts;
-    const send: SendCommandOptions = { ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(leader === undefined ? {} : { leader }) };
+    const send = this.#send;
     for (let i = 0; i < queued.length; i += this.#maxBatch) {
       const batch = queued.slice(i, i + this.#maxBatch);
       const one = batch.length === 1 ? batch[0] : undefined;

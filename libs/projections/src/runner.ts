@@ -202,6 +202,7 @@ class Worker {
   private readonly types: ReadonlySet<string> | undefined;
   private readonly log: RunnerLogger;
   private readonly batchSize: number;
+  private readonly decode: (event: StoredEnvelope) => StoredEnvelope;
 
   constructor(
     private readonly projection: Projection<any>,
@@ -212,6 +213,7 @@ class Worker {
     this.types = projection.types === undefined ? undefined : new Set(projection.types);
     this.log = o.logger ?? noopLogger;
     this.batchSize = o.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.decode = o.decode ?? ((e) => e);
     stalledGauge.set({ projection: projection.name }, 0);
   }
 
@@ -429,9 +431,7 @@ class Worker {
         if (this.types !== undefined && (type === undefined || !this.types.has(type))) continue;
         try {
           // Appended by this process a moment ago: checked already, not decoded again.
-          const appended = this.o.recent?.read(m);
-          const stored = appended ?? { ...m.json<StoredEnvelope>(), seq: m.seq };
-          const event = this.o.decode === undefined || appended !== undefined ? stored : this.o.decode(stored);
+          const event = this.o.recent?.read(m) ?? this.decode({ ...m.json<StoredEnvelope>(), seq: m.seq });
           if (mode === 'each') await this.projection.apply(trx, event);
           else events.push(event);
         } catch (e) {

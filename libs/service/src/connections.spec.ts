@@ -27,4 +27,12 @@ describe('startOwning', () => {
     await expect(startOwning(owned(calls), async () => Promise.reject(new Error('no stream')))).rejects.toThrow('no stream');
     expect(calls).toEqual(['nc.close', 'db.destroy']);
   });
+
+  it('stops the started work, closes both and rethrows when the flush fails', async () => {
+    const calls: string[] = [];
+    const conns = owned(calls);
+    (conns.nc as unknown as { flush: () => Promise<void> }).flush = () => Promise.reject(new Error('connection closed'));
+    await expect(startOwning(conns, async () => ({ stop: async () => void calls.push('work.stop') }))).rejects.toThrow('connection closed');
+    expect(calls).toEqual(['work.stop', 'nc.close', 'db.destroy']);
+  });
 });

@@ -14,24 +14,19 @@ export interface OwnedConnections {
  * subscriptions (a flush), so a service that reports ready answers its commands.
  */
 export async function startOwning(owned: OwnedConnections, start: () => Promise<RunningService>): Promise<RunningService> {
-  let running: RunningService;
+  let started: RunningService | undefined;
   try {
-    running = await start();
-  } catch (e) {
-    await owned.nc.close().catch(() => undefined);
-    await owned.db?.destroy().catch(() => undefined);
-    throw e;
-  }
-  try {
+    started = await start();
     // A round trip to the server: every subscription the start made is live before the service reports
     // ready (the transport writes a turn's frames later, and the server applies each connection's in order).
     await owned.nc.flush();
   } catch (e) {
-    await running.stop().catch(() => undefined);
+    await started?.stop().catch(() => undefined);
     await owned.nc.close().catch(() => undefined);
     await owned.db?.destroy().catch(() => undefined);
     throw e;
   }
+  const running = started;
   return {
     async stop() {
       await running.stop();

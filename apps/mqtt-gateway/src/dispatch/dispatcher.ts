@@ -16,6 +16,7 @@ import {
 import { CommandBatcher, EventStore, runConsumer, sendCommand, type ConsumerRunner } from '@propeller/eventstore';
 import { chunkModule, shapeStart, shapeStop, topicsFor, type ShapeTarget, type StartModule } from '@propeller/mqtt-protocol';
 import type { Metrics } from '@propeller/telemetry';
+import type { Counter } from 'prom-client';
 import { validate as isUuid } from 'uuid';
 import type { DirectoryEntry } from '../directory';
 import type { GatewayLogger } from '../gateway';
@@ -46,8 +47,13 @@ export interface DispatchDirectory {
   get(propletId: string): DirectoryEntry | undefined;
 }
 
-/** How long a `task_started` waits for its result before it is relayed (`StartDispatcherOptions.startedGraceMs`). */
-export const DEFAULT_STARTED_GRACE_MS = 50;
+/** How long a stored `task_started` waits for its result before it is relayed (`StartDispatcherOptions.startedGraceMs`). */
+export const DEFAULT_RELAY_GRACE_MS = 50;
+
+/** The counter of `DISPATCH_METRIC` (the gateway counts the `task_started` it supersedes before storing in it too). */
+export function dispatchCounter(metrics: Metrics): Counter<'kind' | 'outcome'> {
+  return metrics.counter({ name: DISPATCH_METRIC, help: 'Starts, stops, chunks sent and device reports relayed by dispatch, by kind and outcome', labelNames: ['kind', 'outcome'] as const });
+}
 
 /** What `startDispatcher` needs; the gateway's NATS resources (provision, `ensureInbox`) must exist. */
 export interface StartDispatcherOptions {
@@ -78,7 +84,7 @@ export interface StartDispatcherOptions {
   resultsInInbox?: Pick<ResultsInInbox, 'has'>;
   /**
    * How long a `task_started` whose result is not in the inbox yet waits for it before it is relayed
-   * (default `DEFAULT_STARTED_GRACE_MS`; 0 relays at once). Only with `resultsInInbox`.
+   * (default `DEFAULT_RELAY_GRACE_MS`; 0 relays at once). Only with `resultsInInbox`.
    */
   startedGraceMs?: number;
 }
@@ -116,7 +122,7 @@ export function targetOf(entry: DirectoryEntry): ShapeTarget {
  * Timeouts are the scheduler's (its timers send `task.recordTimeout`); nothing here counts time.
  */
 export async function startDispatcher(o: StartDispatcherOptions): Promise<RunningDispatcher> {
-  const startedGraceMs = o.startedGraceMs ?? DEFAULT_STARTED_GRACE_MS;
+  const startedGraceMs = o.startedGraceMs ?? DEFAULT_RELAY_GRACE_MS;
   const { nc, names, publisher, directory, logger } = o;
   const now = o.now ?? (() => new Date());
   const v5 = (o.protocolVersion ?? 5) === 5;
@@ -127,7 +133,7 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
   const viewWaitMs = o.viewWaitMs ?? 2_000;
   let viewMisses = 0;
   const wamrChannels = new Set<string>();
-  const counter = o.metrics?.counter({ name: DISPATCH_METRIC, help: 'Starts, stops, chunks sent and device reports relayed by dispatch, by kind and outcome', labelNames: ['kind', 'outcome'] as const });
+  const counter = o.metrics === undefined ? undefined : dispatchCounter(o.metrics);
   const count = (kind: string, outcome: string): void => counter?.inc({ kind, outcome });
 
   // Device results arrive as a steady stream: those relayed in one turn go to the scheduler as one message.

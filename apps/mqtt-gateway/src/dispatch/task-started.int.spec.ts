@@ -40,6 +40,7 @@ function withOurProplet(propletId: string, opts: Parameters<typeof openDispatchW
     await held.dev?.endAsync().catch(() => undefined);
     await held.d?.close();
   });
+  const base = (): string => `m/${held.d.domainId}/c/control/messages/control/proplet`;
   return {
     get d(): DispatchWorld {
       return held.d;
@@ -47,7 +48,12 @@ function withOurProplet(propletId: string, opts: Parameters<typeof openDispatchW
     get dev(): MqttClient {
       return held.dev;
     },
-    base: (): string => `m/${held.d.domainId}/c/control/messages/control/proplet`,
+    /** The device says `task_started` for attempt 1 of `id` (a JSON literal, QoS 1). */
+    sayStarted: (id: string): Promise<unknown> =>
+      held.dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: propletId, attempt: 1 }), { qos: 1 }),
+    /** The device reports the result of `id`. */
+    sayResult: (id: string, results: string): Promise<unknown> =>
+      held.dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: propletId, results }), { qos: 1 }),
     status: (id: string): Promise<unknown> => statusOf(held.d, id),
     timeline: (id: string): Promise<string[]> => timelineOf(held.d, id),
     scheduledTask: (inputs: [number, number]): Promise<string> => scheduledTaskOn(held.d, held.dev, propletId, inputs),
@@ -58,14 +64,14 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
   // A long grace, so that "the result follows within it" is deterministic here (the default is 50 ms). The
   // gateway stores every task_started here (its own grace off): this is the dispatch side of superseding.
   const w = withOurProplet('ours-1', { startedGraceMs: GRACE_MS, gatewayStartedGraceMs: 0 });
-  const { base, status, timeline, scheduledTask } = w;
+  const { sayStarted, sayResult, status, timeline, scheduledTask } = w;
 
   it('completes the task from its result without a TaskRunning, and does not relay the task_started', async () => {
     const id = await scheduledTask([20, 22]);
     // Dispatch reads nothing while the device reports both back to back, so both are in the inbox before either is relayed.
     await w.d.withoutDispatch(async () => {
-      await w.dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', attempt: 1 }), { qos: 1 });
-      await w.dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', results: '42' }), { qos: 1 });
+      await sayStarted(id);
+      await sayResult(id, '42');
       // The device's PUBACK is the broker's: wait until the gateway stored the result, then for the task_started read before it.
       await waitFor(() => w.d.gateway.resultsInInbox.has(id), 'the result stored in the inbox');
       await w.d.gateway.idle();
@@ -84,9 +90,9 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
 
   it('waits a moment for the result of a task_started before relaying it: a result that follows within it supersedes it', async () => {
     const id = await scheduledTask([5, 6]);
-    await w.dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', attempt: 1 }), { qos: 1 });
+    await sayStarted(id);
     await new Promise((r) => setTimeout(r, 200));
-    await w.dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', results: '11' }), { qos: 1 });
+    await sayResult(id, '11');
     await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
     await waitFor(
       () => w.d.logger.lines.some((l) => l.msg === 'task_started not relayed: its result is already in the inbox' && (l.obj as { wireId?: string }).wireId === id),
@@ -97,9 +103,9 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
 
   it('still relays a task_started sent before its result: TaskRunning, then TaskCompleted', async () => {
     const id = await scheduledTask([1, 2]);
-    await w.dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', attempt: 1 }), { qos: 1 });
+    await sayStarted(id);
     await waitFor(async () => (await status(id)) === 'running', 'running after task_started (and the grace)', 10_000);
-    await w.dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-1', results: '3' }), { qos: 1 });
+    await sayResult(id, '3');
     await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
 
     const types = await timeline(id);
@@ -112,7 +118,7 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
 // stored in the inbox (acknowledged once the result is stored); one alone is stored after the grace and relayed.
 describe('gateway: a task_started read with its result is not stored', () => {
   const w = withOurProplet('ours-2', { gatewayStartedGraceMs: 300 });
-  const { base, status, timeline, scheduledTask } = w;
+  const { sayStarted, sayResult, status, timeline, scheduledTask } = w;
   /** The inbox messages stored for one kind and wire id. */
   async function stored(kind: 'task_started' | 'results', id: string): Promise<number> {
     const jsm = await jetstreamManager(w.d.w.nc);
@@ -122,8 +128,8 @@ describe('gateway: a task_started read with its result is not stored', () => {
 
   it('stores only the result of a task_started and result sent back to back; the task completes without TaskRunning', async () => {
     const id = await scheduledTask([30, 12]);
-    await w.dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-2', attempt: 1 }), { qos: 1 });
-    await w.dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-2', results: '42' }), { qos: 1 });
+    await sayStarted(id);
+    await sayResult(id, '42');
     await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
     await w.d.gateway.idle();
     expect(await stored('results', id)).toBe(1);
@@ -134,10 +140,10 @@ describe('gateway: a task_started read with its result is not stored', () => {
 
   it('stores a task_started whose result does not come within the grace, and the task runs', async () => {
     const id = await scheduledTask([2, 2]);
-    await w.dev.publishAsync(`${base()}/task_started`, JSON.stringify({ task_id: id, proplet_id: 'ours-2', attempt: 1 }), { qos: 1 });
+    await sayStarted(id);
     await waitFor(async () => (await status(id)) === 'running', 'running after task_started', 10_000);
     expect(await stored('task_started', id)).toBe(1);
-    await w.dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: 'ours-2', results: '4' }), { qos: 1 });
+    await sayResult(id, '4');
     await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
     expect((await timeline(id)).filter((t) => t === 'TaskRunning' || t === 'TaskCompleted')).toEqual(['TaskRunning', 'TaskCompleted']);
   }, 30_000);

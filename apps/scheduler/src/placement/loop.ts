@@ -528,7 +528,6 @@ export class PlacementLoop {
     return st;
   }
 
-
   private placeTask(id: string, causationId: string): void {
     const t = this.tasks.get(id);
     if (t === undefined || t.status !== 'pending' || this.inFlight.has(id) || this.placedAhead.get(id) === t.attempt) return;

@@ -136,12 +136,6 @@ function argValue(args: string[], name: string, fallback: number): number {
 }
 
 /**
- * Per-shape measurement: `decisions` timed calls to `place` over a `Fleet` (as the scheduler's
- * directory keeps its proplets), wall clock per call, and the process's CPU time over the whole run
- * (which a busy shared machine does not inflate by preempting us), each task reserved then released
- * so the ledger stays at its steady state.
- */
-/**
  * One timed decision (µs) and the next policy state. A placed task takes its room; tasks finish as new
  * ones come, so about 2,000 of them stay running (`live`, oldest first).
  */
@@ -164,6 +158,12 @@ function timedDecision(
   return { us, state: r.state };
 }
 
+/**
+ * Per-shape measurement: `decisions` timed calls to `place` over a `Fleet` (as the scheduler's
+ * directory keeps its proplets), wall clock per call, and the process's CPU time over the whole run
+ * (which a busy shared machine does not inflate by preempting us), each task reserved then released
+ * so the ledger stays at its steady state.
+ */
 function measure(
   shape: Shape,
   fleet: Fleet,
