@@ -65,21 +65,12 @@ const get = (env: Env, key: string): string | undefined => {
   return v === undefined || v === '' ? undefined : v;
 };
 
-function duration(env: Env, key: string, fallback: number): number {
+/** A positive duration; with `off`, also `0` (or any zero duration), which turns the knob off. */
+function duration(env: Env, key: string, fallback: number, o: { off?: boolean } = {}): number {
   const raw = get(env, key);
   if (raw === undefined) return fallback;
-  const ms = parseDuration(raw);
-  if (ms === undefined || ms <= 0) throw InvalidError.field(key, raw, 'expected a duration such as 5s, 1m or 7d');
-  return ms;
-}
-
-/** A duration that may be `0` (off). */
-function durationOrOff(env: Env, key: string, fallback: number): number {
-  const raw = get(env, key);
-  if (raw === undefined) return fallback;
-  if (raw === '0') return 0;
-  const ms = parseDuration(raw);
-  if (ms === undefined || ms < 0) throw InvalidError.field(key, raw, 'expected a duration such as 20ms or 1s, or 0 (off)');
+  const ms = o.off && raw === '0' ? 0 : parseDuration(raw);
+  if (ms === undefined || (ms === 0 && !o.off)) throw InvalidError.field(key, raw, o.off ? 'expected a duration such as 20ms or 1s, or 0 (off)' : 'expected a duration such as 5s, 1m or 7d');
   return ms;
 }
 
@@ -140,7 +131,7 @@ export function gatewayConfigFrom(shared: PropellerConfig, env: Env, host: strin
     shareGroup: mqttId('GATEWAY_SHARE_GROUP', get(env, 'GATEWAY_SHARE_GROUP') ?? DEFAULT_SHARE_GROUP),
     queueCapacity: positiveInt(env, 'GATEWAY_QUEUE_CAPACITY', DEFAULT_QUEUE_CAPACITY),
     sessionInFlight: positiveInt(env, 'GATEWAY_SESSION_IN_FLIGHT', DEFAULT_SESSION_IN_FLIGHT),
-    startedGraceMs: durationOrOff(env, 'GATEWAY_STARTED_GRACE', DEFAULT_STARTED_GRACE_MS),
+    startedGraceMs: duration(env, 'GATEWAY_STARTED_GRACE', DEFAULT_STARTED_GRACE_MS, { off: true }),
     sessionExpiryMs: duration(env, 'GATEWAY_SESSION_EXPIRY', DEFAULT_SESSION_EXPIRY_MS),
     livenessRefreshMs: duration(env, 'GATEWAY_LIVENESS_REFRESH', DEFAULT_LIVENESS_REFRESH_MS),
     protocolVersion: protocolVersion(get(env, 'GATEWAY_MQTT_VERSION')),

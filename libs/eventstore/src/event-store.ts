@@ -2,7 +2,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InvalidError, isMadeEnvelope, type Envelope, type NatsNames, type StoredEnvelope } from '@propeller/events';
-import { decodeEnvelope, encodeEnvelope, envelopeHeaders, textBytes } from './codec';
+import { decodeEnvelope, envelopeHeaders, textBytes } from './codec';
 import { ConcurrencyError } from './errors';
 import { openOnce } from './open-once';
 import { readSubject } from './read-subject';
@@ -98,13 +98,10 @@ export class EventStore {
     let expected = expectedSequence;
     const recent = this.#recent;
     for (const envelope of envelopes) {
+      const json = JSON.stringify(envelope);
+      const bytes = textBytes(json);
       // Remembered before the publish: the consumers of this process may read it before the ack arrives.
-      let bytes: Uint8Array;
-      if (recent !== undefined && isMadeEnvelope(envelope)) {
-        const json = JSON.stringify(envelope);
-        bytes = textBytes(json);
-        recent.remember(envelope.id, json, bytes);
-      } else bytes = encodeEnvelope(envelope);
+      if (recent !== undefined && isMadeEnvelope(envelope)) recent.remember(envelope.id, json, bytes);
       try {
         const ack = await this.js.publish(subject, bytes, {
           msgID: envelope.id,

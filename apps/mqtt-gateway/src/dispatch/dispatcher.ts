@@ -137,12 +137,13 @@ export async function startDispatcher(o: StartDispatcherOptions): Promise<Runnin
   const count = (kind: string, outcome: string): void => counter?.inc({ kind, outcome });
 
   // Device results arrive as a steady stream: those relayed in one turn go to the scheduler as one message.
-  const results = new CommandBatcher(nc, names, 'task', 'recordResult', { timeoutMs: o.commandTimeoutMs ?? 5_000 });
+  const sendOptions = { timeoutMs: o.commandTimeoutMs ?? 5_000 };
+  const results = new CommandBatcher(nc, names, 'task', 'recordResult', sendOptions);
   const command = <N extends CommandName>(name: N, data: CommandDataInput<N>, traceparent?: string | null) => {
     const [aggregate, cmd] = name.split('.') as [string, string];
     const meta = { correlationId: randomUUID(), issuedAt: now().toISOString(), ...(traceparent ? { traceparent } : {}) };
     if (name === 'task.recordResult') return results.send({ meta, data });
-    return sendCommand(nc, names, aggregate, cmd, { meta, data }, { timeoutMs: o.commandTimeoutMs ?? 5_000 });
+    return sendCommand(nc, names, aggregate, cmd, { meta, data }, sendOptions);
   };
 
   const publish = async (topic: string, payload: string, traceparent?: string | null): Promise<void> => {

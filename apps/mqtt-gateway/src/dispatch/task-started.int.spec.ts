@@ -54,6 +54,8 @@ function withOurProplet(propletId: string, opts: Parameters<typeof openDispatchW
     /** The device reports the result of `id`. */
     sayResult: (id: string, results: string): Promise<unknown> =>
       held.dev.publishAsync(`${base()}/results`, JSON.stringify({ task_id: id, proplet_id: propletId, results }), { qos: 1 }),
+    /** Whether the gateway logged `msg` for the wire id `id`. */
+    logged: (msg: string, id: string): boolean => held.d.logger.lines.some((l) => l.msg === msg && (l.obj as { wireId?: string }).wireId === id),
     status: (id: string): Promise<unknown> => statusOf(held.d, id),
     timeline: (id: string): Promise<string[]> => timelineOf(held.d, id),
     scheduledTask: (inputs: [number, number]): Promise<string> => scheduledTaskOn(held.d, held.dev, propletId, inputs),
@@ -64,7 +66,7 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
   // A long grace, so that "the result follows within it" is deterministic here (the default is 50 ms). The
   // gateway stores every task_started here (its own grace off): this is the dispatch side of superseding.
   const w = withOurProplet('ours-1', { startedGraceMs: GRACE_MS, gatewayStartedGraceMs: 0 });
-  const { sayStarted, sayResult, status, timeline, scheduledTask } = w;
+  const { sayStarted, sayResult, logged, status, timeline, scheduledTask } = w;
 
   it('completes the task from its result without a TaskRunning, and does not relay the task_started', async () => {
     const id = await scheduledTask([20, 22]);
@@ -80,7 +82,7 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
     await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
     expect((await w.d.w.http('GET', `/tasks/${id}/results`)).body).toMatchObject({ status: 'completed', results: '42', proplet_id: 'ours-1', attempt: 1 });
     await waitFor(
-      () => w.d.logger.lines.some((l) => l.msg === 'task_started not relayed: its result is already in the inbox' && (l.obj as { wireId?: string }).wireId === id),
+      () => logged('task_started not relayed: its result is already in the inbox', id),
       'the task_started counted as superseded',
     );
     const types = await timeline(id);
@@ -95,7 +97,7 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
     await sayResult(id, '11');
     await waitFor(async () => (await status(id)) === 'completed', 'completed from the result');
     await waitFor(
-      () => w.d.logger.lines.some((l) => l.msg === 'task_started not relayed: its result is already in the inbox' && (l.obj as { wireId?: string }).wireId === id),
+      () => logged('task_started not relayed: its result is already in the inbox', id),
       'the task_started counted as superseded',
     );
     expect(await timeline(id)).not.toContain('TaskRunning');
@@ -118,7 +120,7 @@ describe('dispatch: a task_started whose result is already in the inbox', () => 
 // stored in the inbox (acknowledged once the result is stored); one alone is stored after the grace and relayed.
 describe('gateway: a task_started read with its result is not stored', () => {
   const w = withOurProplet('ours-2', { gatewayStartedGraceMs: 300 });
-  const { sayStarted, sayResult, status, timeline, scheduledTask } = w;
+  const { sayStarted, sayResult, logged, status, timeline, scheduledTask } = w;
   /** The inbox messages stored for one kind and wire id. */
   async function stored(kind: 'task_started' | 'results', id: string): Promise<number> {
     const jsm = await jetstreamManager(w.d.w.nc);
@@ -134,7 +136,7 @@ describe('gateway: a task_started read with its result is not stored', () => {
     await w.d.gateway.idle();
     expect(await stored('results', id)).toBe(1);
     expect(await stored('task_started', id)).toBe(0);
-    expect(w.d.logger.lines.some((l) => l.msg === 'task_started not stored: its result was read with it' && (l.obj as { wireId?: string }).wireId === id)).toBe(true);
+    expect(logged('task_started not stored: its result was read with it', id)).toBe(true);
     expect(await timeline(id)).not.toContain('TaskRunning');
   }, 30_000);
 
